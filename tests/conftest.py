@@ -1,5 +1,6 @@
 """Shared fixtures: the database under test, and small datasets made of generated images."""
 
+import hashlib
 import io
 import os
 
@@ -67,8 +68,6 @@ def make_dataset(db):
                 original_name=f"{number}.png",
                 attributes=(attributes or {}).get(number, {"number": number}),
             )
-            import hashlib
-
             item.content_hash = hashlib.sha256(data).hexdigest()
             item.image.save(f"{number}.png", ContentFile(data), save=False)
             item.save()

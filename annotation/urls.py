@@ -1,0 +1,3 @@
+"""Page routes: the annotator page and the crowd-worker entry link."""
+
+urlpatterns: list = []

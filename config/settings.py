@@ -130,6 +130,9 @@ CSN_CROWD_ID_PARAMETERS = env.list(
 # Training and the active-learning loop.
 CSN_MODEL_DIR = Path(env("CSN_MODEL_DIR", default=str(VAR_DIR / "models")))
 CSN_PRETRAINED_DIR = Path(env("CSN_PRETRAINED_DIR", default=str(VAR_DIR / "pretrained")))
+CSN_TRAIN_SOFT_TIME_LIMIT = env.int("CSN_TRAIN_SOFT_TIME_LIMIT", default=2 * 3600)
+CSN_RUN_HEARTBEAT_TIMEOUT = env.int("CSN_RUN_HEARTBEAT_TIMEOUT", default=900)
+CSN_RETRAIN_CHECK_SECONDS = env.float("CSN_RETRAIN_CHECK_SECONDS", default=60.0)
 
 # Celery. Without a broker URL, tasks run eagerly in the calling process.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
@@ -140,6 +143,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULE = {
+    "check-retraining": {"task": "training.tasks.check_retraining", "schedule": CSN_RETRAIN_CHECK_SECONDS},
+}
 
 LOG_LEVEL = env("CSN_LOG_LEVEL", default="INFO")
 LOGGING = {

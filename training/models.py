@@ -75,3 +75,50 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} v{self.number}"
+
+
+class LoopSettings(models.Model):
+    """How the active-learning loop treats one dataset: when to retrain and how to select."""
+
+    dataset = models.OneToOneField(Dataset, on_delete=models.CASCADE, related_name="loop_settings")
+    enabled = models.BooleanField(default=True, help_text="Retrain and reselect automatically.")
+    retrain_after_triplets = models.PositiveIntegerField(
+        default=200, help_text="Retrain once this many triplets arrived since the published model."
+    )
+    variant = models.CharField(max_length=20, choices=TrainingRun.Variant.choices, default=TrainingRun.Variant.LEARNED)
+    training_settings = models.JSONField(default=dict, blank=True, help_text="Overrides of the training defaults.")
+    strategy = models.CharField(max_length=50, default="uncertainty", help_text="Selection strategy name.")
+    tasks_per_round = models.PositiveIntegerField(default=200, help_text="Tasks queued per condition and round.")
+    random_share = models.FloatField(default=0.1, help_text="Share of each round drawn at random, for evaluation.")
+    max_item_appearances = models.PositiveIntegerField(default=20, help_text="Per item and round.")
+    answers_wanted = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        verbose_name_plural = "loop settings"
+
+    def __str__(self) -> str:
+        return f"loop settings of {self.dataset}"
+
+
+class SelectionRound(models.Model):
+    """One round of choosing tasks for a condition with a model version."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="selection_rounds")
+    condition = models.ForeignKey("annotation.Condition", on_delete=models.CASCADE, related_name="selection_rounds")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="selection_rounds"
+    )
+    strategy = models.CharField(max_length=50)
+    pool_size = models.PositiveIntegerField(default=0)
+    excluded_asked = models.PositiveIntegerField(default=0)
+    tasks_created = models.PositiveIntegerField(default=0)
+    random_tasks = models.PositiveIntegerField(default=0)
+    tasks_retired = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"round {self.pk} of {self.condition} ({self.strategy})"

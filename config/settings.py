@@ -107,7 +107,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # The triplet export takes ?format=csv|jsonl itself, so DRF must not read that parameter.
     "URL_FORMAT_OVERRIDE": None,
-    
+    "EXCEPTION_HANDLER": "annotation.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CSN annotation platform API",

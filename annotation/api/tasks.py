@@ -1,7 +1,5 @@
 """Task queue endpoints for annotators: lease the next task, answer it, list own answers."""
 
-import logging
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -16,10 +14,9 @@ from annotation.services.annotators import annotator_for_user, annotator_touch
 from annotation.services.answers import judgement_record
 from annotation.services.leasing import TaskQueueError, task_lease_next
 
-logger = logging.getLogger(__name__)
 
 
-class JudgementOutputSerializer(serializers.ModelSerializer):
+class JudgementSerializer(serializers.ModelSerializer):
     class Meta:
         model = Judgement
         fields = [
@@ -63,29 +60,41 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID field that accepts only a string; DRF's UUIDField also turns integers into UUIDs."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"invalid UUID {data!r}: send the UUID as a string")
+        return super().to_internal_value(data)
+
+
+class TaskItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    image_url = serializers.CharField(help_text="Root-relative URL of the image.")
+
+
+class TaskConditionSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    prompt = serializers.CharField(help_text="The question to show the annotator.")
+
+
+class LeasedTaskSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Task id, to answer at /api/v1/tasks/{id}/answer/.")
+    dataset = serializers.SlugField()
+    condition = TaskConditionSerializer()
+    anchor = TaskItemSerializer()
+    candidates = TaskItemSerializer(many=True, help_text="The two candidates in the order to show them, left first.")
+    lease_expires_at = serializers.DateTimeField()
+
+
 class TaskNextApi(APIView):
-    class QuerySerializer(serializers.Serializer):
+    class TaskNextQuerySerializer(serializers.Serializer):
         dataset = serializers.SlugField(help_text="Slug of the dataset to take a task from.")
         condition = serializers.SlugField(
             required=False, help_text="Slug of a condition, to take only that condition's tasks."
         )
-
-    class ItemSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        image_url = serializers.CharField(help_text="Root-relative URL of the image.")
-
-    class ConditionSerializer(serializers.Serializer):
-        slug = serializers.SlugField()
-        name = serializers.CharField()
-        prompt = serializers.CharField()
-
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField(help_text="Task id, to answer at /api/v1/tasks/{id}/answer/.")
-        dataset = serializers.SlugField()
-        condition = ConditionSerializer()
-        anchor = ItemSerializer()
-        candidates = ItemSerializer(many=True, help_text="The two candidates in the order to show them, left first.")
-        lease_expires_at = serializers.DateTimeField()
 
     @staticmethod
     def lease_data(lease: Lease) -> dict:
@@ -111,9 +120,9 @@ class TaskNextApi(APIView):
             "again while the caller holds an unexpired, unanswered lease in that dataset. "
             "Returns 204 when no task is left for the caller."
         ),
-        parameters=[QuerySerializer],
+        parameters=[TaskNextQuerySerializer],
         responses={
-            200: OutputSerializer,
+            200: LeasedTaskSerializer,
             204: OpenApiResponse(description="No task left for this annotator."),
             400: ErrorSerializer,
             403: ErrorSerializer,
@@ -121,7 +130,7 @@ class TaskNextApi(APIView):
         },
     )
     def get(self, request):
-        query = self.QuerySerializer(data=request.query_params)
+        query = self.TaskNextQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
 
         dataset = dataset_get(slug=query.validated_data["dataset"])
@@ -157,13 +166,13 @@ class TaskNextApi(APIView):
         lease = Lease.objects.select_related(
             "task__dataset", "task__condition", "task__anchor", "left_item", "right_item"
         ).get(pk=lease.pk)
-        return Response(self.OutputSerializer(self.lease_data(lease)).data)
+        return Response(LeasedTaskSerializer(self.lease_data(lease)).data)
 
 
 class TaskAnswerApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class AnswerInputSerializer(serializers.Serializer):
         choice = AnswerChoiceField(help_text='Id of the candidate closer to the anchor, or "tie", or "skip".')
-        client_token = serializers.UUIDField(
+        client_token = StrictUUIDField(
             help_text="A new random UUID per answer; sending it again returns the stored answer."
         )
         response_ms = StrictIntegerField(
@@ -181,10 +190,10 @@ class TaskAnswerApi(APIView):
             "judgement, or 200 with the stored one when the client_token was used for this answer "
             "before. Answers after the lease expired are stored with after_lease_expired=true."
         ),
-        request=InputSerializer,
+        request=AnswerInputSerializer,
         responses={
-            200: JudgementOutputSerializer,
-            201: JudgementOutputSerializer,
+            200: JudgementSerializer,
+            201: JudgementSerializer,
             400: ErrorSerializer,
             403: ErrorSerializer,
             404: ErrorSerializer,
@@ -198,7 +207,7 @@ class TaskAnswerApi(APIView):
                 status.HTTP_404_NOT_FOUND, f"task {task_id} not found", field="task", code="not_found"
             )
 
-        payload = self.InputSerializer(data=request.data)
+        payload = self.AnswerInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
 
@@ -222,7 +231,7 @@ class TaskAnswerApi(APIView):
             return service_error_response(error)
 
         return Response(
-            JudgementOutputSerializer(judgement).data,
+            JudgementSerializer(judgement).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -236,7 +245,7 @@ class JudgementPagination(PageNumberPagination):
 class JudgementMineApi(generics.ListAPIView):
     """List the caller's own judgements, newest first."""
 
-    serializer_class = JudgementOutputSerializer
+    serializer_class = JudgementSerializer
     pagination_class = JudgementPagination
 
     def get_queryset(self):

@@ -25,8 +25,8 @@ def dataset_by_slug(*, slug: str) -> Dataset:
 
 
 def condition_prompt(label: str) -> str:
-    """Build the question annotators see for a condition, e.g. "... closer to the reference in colour?"."""
-    return f"Which is closer to the reference in {label}?"
+    """Build a question for a condition known only by name; staff can reword it in the admin."""
+    return f"Which is more similar to the reference ({label})?"
 
 
 def condition_get_or_create(

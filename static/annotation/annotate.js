@@ -30,6 +30,7 @@
     notice: document.getElementById("notice"),
     doneScreen: document.getElementById("done-screen"),
     blockedScreen: document.getElementById("blocked-screen"),
+    blockedTitle: document.getElementById("blocked-title"),
     blockedDetail: document.getElementById("blocked-detail"),
     checkAgain: document.getElementById("check-again"),
   };
@@ -120,18 +121,35 @@
     }
   }
 
-  async function readErrorDetail(response) {
+  // Read an API error body: {"detail": sentence, "code": machine-readable reason, FIELD: [...]}.
+  async function readError(response) {
     try {
       const body = await response.json();
-      if (typeof body.detail === "string") {
-        return body.detail;
-      }
-      return Object.entries(body)
-        .map(([field, problems]) => `${field}: ${[].concat(problems).join(" ")}`)
-        .join("; ");
+      return {
+        detail: typeof body.detail === "string" ? body.detail : `HTTP ${response.status}`,
+        code: typeof body.code === "string" ? body.code : "",
+      };
     } catch (error) {
-      return `HTTP ${response.status}`;
+      return { detail: `HTTP ${response.status}`, code: "" };
     }
+  }
+
+  // Show the end screen for a 401/403 that ends the session: a blocked account, or a login
+  // that expired (DRF's "not authenticated" errors carry no code).
+  function showAccessEnded(error) {
+    clearNotice();
+    if (error.code === "annotator_blocked") {
+      elements.blockedTitle.textContent = "You cannot answer tasks now";
+      elements.blockedDetail.textContent = "Your account is blocked from answering tasks.";
+    } else {
+      elements.blockedTitle.textContent = "Please log in again";
+      elements.blockedDetail.textContent = `${error.detail} Reload the page to continue.`;
+    }
+    showEndScreen(elements.blockedScreen);
+  }
+
+  function endsAccess(response, error) {
+    return response.status === 401 || (response.status === 403 && (error.code === "annotator_blocked" || error.code === ""));
   }
 
   // Load and decode one image off-screen; resolves with the element even if loading fails,
@@ -211,15 +229,13 @@
       showEndScreen(elements.doneScreen);
       return;
     }
-    if (response.status === 401 || response.status === 403) {
-      clearNotice();
-      elements.blockedDetail.textContent = await readErrorDetail(response);
-      showEndScreen(elements.blockedScreen);
-      return;
-    }
     if (!response.ok) {
-      const detail = await readErrorDetail(response);
-      showNotice(`The next task could not be loaded (${detail}). Reload the page to try again.`);
+      const error = await readError(response);
+      if (endsAccess(response, error)) {
+        showAccessEnded(error);
+      } else {
+        showNotice(`The next task could not be loaded: ${error.detail} Reload the page to try again.`);
+      }
       return;
     }
 
@@ -268,14 +284,16 @@
       // 200 means an earlier attempt with this client_token was stored but its response was lost.
       state.answeredCount += 1;
       elements.counter.textContent = String(state.answeredCount);
-    } else if (response.status === 401 || response.status === 403) {
-      elements.blockedDetail.textContent = await readErrorDetail(response);
-      showEndScreen(elements.blockedScreen);
-      return;
     } else {
-      const detail = await readErrorDetail(response);
-      console.warn(`answer to task ${task.id} was rejected with ${response.status}: ${detail}`);
-      showNotice(`That answer was not accepted (${detail}). Moving on to the next task.`);
+      const error = await readError(response);
+      if (endsAccess(response, error)) {
+        showAccessEnded(error);
+        return;
+      }
+      // A rejected answer (an expired lease taken over by someone else, a conflicting earlier
+      // answer) cannot succeed on retry, so the page moves on to the next task.
+      console.warn(`answer to task ${task.id} was rejected with ${response.status}: ${error.detail}`);
+      showNotice(`That answer was not accepted: ${error.detail} Moving on to the next task.`);
     }
     await loadNextTask();
   }
@@ -284,7 +302,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) {
       return;
     }
-    const choice = KEY_CHOICES[event.key.length === 1 ? event.key.toLowerCase() : event.key.toLowerCase()];
+    const choice = KEY_CHOICES[event.key.toLowerCase()];
     if (choice === undefined || elements.annotator.hidden) {
       return;
     }

@@ -139,3 +139,18 @@ def build_model(config: CSNConfig, *, seed: int = 0, load_pretrained: bool = Tru
 def _build_embedding_network(config: CSNConfig, pretrained: str | None) -> EmbeddingNetwork:
     backbone, feature_dim = build_backbone(config.backbone, in_channels=config.in_channels, pretrained=pretrained)
     return EmbeddingNetwork(backbone, feature_dim, config.embedding_dim)
+
+
+def triplet_distances(
+    model: TripletModel, image_embeddings: torch.Tensor, index: torch.Tensor, condition_rows: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gather triplet embeddings from the distinct-image embeddings and compute both conditional distances.
+
+    `image_embeddings` is (U, d), `index` (B, 3) holds rows into it for anchor, closer and farther,
+    and `condition_rows` is (B,). Returns D_c(anchor, closer), D_c(anchor, farther), each (B,), and
+    the gathered (B, 3, d) embeddings in float32.
+    """
+    embeddings = image_embeddings.float()[index]
+    closer = model.masked_distance(embeddings[:, 0], embeddings[:, 1], condition_rows)
+    farther = model.masked_distance(embeddings[:, 0], embeddings[:, 2], condition_rows)
+    return closer, farther, embeddings

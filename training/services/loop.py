@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from annotation.models import Dataset, Triplet
 from training.models import LoopSettings, TrainingRun
-from training.services.runs import published_model_version, training_run_fail, training_run_request
+from training.services.runs import published_model_version, training_run_request
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,13 @@ def runs_fail_stale(*, now=None) -> list[int]:
     )
     failed = []
     for run in stale.select_related("dataset"):
-        training_run_fail(
-            run=run,
-            error=f"no heartbeat since {run.heartbeat_at or run.started_at:%Y-%m-%d %H:%M:%S} UTC: the worker stopped",
+        last_sign = run.heartbeat_at or run.started_at
+        marked = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING, heartbeat_at=run.heartbeat_at).update(
+            status=TrainingRun.Status.FAILED,
+            error=f"no heartbeat since {last_sign:%Y-%m-%d %H:%M:%S} UTC: the worker stopped mid-run",
+            finished_at=now,
         )
-        failed.append(run.pk)
+        if marked:
+            logger.error("run %s of dataset %s: worker stopped mid-run; marked failed", run.pk, run.dataset.slug)
+            failed.append(run.pk)
     return failed

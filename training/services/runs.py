@@ -13,6 +13,10 @@ from training.models import ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
 
+class RunNotRunning(RuntimeError):
+    pass
+
+
 ACTIVE_STATUSES = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
 
 
@@ -100,6 +104,9 @@ def training_run_succeed(
     """Record the run's success and create its model version, published atomically."""
     with transaction.atomic():
         Dataset.objects.select_for_update().get(pk=run.dataset_id)
+        status = TrainingRun.objects.select_for_update().values_list("status", flat=True).get(pk=run.pk)
+        if status != TrainingRun.Status.RUNNING:
+            raise RunNotRunning(f"run {run.pk} is {status}, not running; its model is not published")
         number = (ModelVersion.objects.filter(dataset_id=run.dataset_id).aggregate(top=Max("number"))["top"] or 0) + 1
         version = ModelVersion.objects.create(
             dataset_id=run.dataset_id, number=number, run=run, checkpoint_path=checkpoint_path,

@@ -44,7 +44,7 @@ def count_of(model, field: str, **filters) -> Coalesce:
     """Count rows of `model` whose `field` points at the outer row, as a correlated subquery.
 
     Several Count() annotations over different reverse relations would join them all and
-    multiply the counts; one subquery per count keeps each exact.
+    multiply the counts, so each count gets its own subquery.
     """
     rows = (
         model.objects.filter(**{field: OuterRef("pk")}, **filters)

@@ -76,7 +76,7 @@ def annotate(request: HttpRequest, dataset_slug: str) -> HttpResponse:
     """Show the annotator page for a dataset, optionally limited to one condition.
 
     A crowd-platform id in the query string (settings.CSN_CROWD_ID_PARAMETERS) logs that
-    worker in and redirects to the same page without the ids; anyone else must log in.
+    worker in and redirects to the same page without the ids. Anyone else must log in.
     """
     dataset = Dataset.objects.filter(slug=dataset_slug).first()
     if dataset is None:
@@ -182,8 +182,8 @@ def render_annotator_page(
 def crowd_completion(annotator: Annotator, crowd_visit: dict) -> dict:
     """Describe how a crowd worker reports completion on the done screen.
 
-    The code comes from settings.CSN_CROWD_COMPLETION_CODE; without one the done screen only
-    asks the worker to return to the platform.
+    The code comes from settings.CSN_CROWD_COMPLETION_CODE. Without one, the done screen only
+    tells the worker to return to the platform.
     """
     if annotator.source == Annotator.Source.LOCAL:
         return {}

@@ -64,6 +64,8 @@ def make_dataset(db):
             data = png_bytes((number * 37 % 256, number * 91 % 256, (number * 13 + 7) % 256))
             item = Item(
                 dataset=dataset,
+                width=16,
+                height=12,
                 external_id=str(number),
                 original_name=f"{number}.png",
                 attributes=(attributes or {}).get(number, {"number": number}),

@@ -241,7 +241,8 @@ class _Crowd:
                 raise _RequestFailed(f"{method} {url} failed after {attempt + 1} attempts: {problem}")
             delay = min(BACKOFF_BASE_S * 2**attempt, BACKOFF_MAX_S)
             logger.warning(
-                "%s %s failed (%s); retry %d of %d in %.1f s", method, url, problem, attempt + 1, self.max_retries, delay
+                "%s %s failed (%s); retry %d of %d in %.1f s",
+                method, url, problem, attempt + 1, self.max_retries, delay,
             )
             self.stop.wait(delay)
         raise AssertionError("unreachable")
@@ -458,7 +459,9 @@ def run_crowd(
         if crowd.progress_bar is not None:
             crowd.progress_bar.close()
 
-    report = CrowdReport(annotators=crowd.reports, elapsed_s=time.monotonic() - started, error_samples=crowd.error_samples)
+    report = CrowdReport(
+        annotators=crowd.reports, elapsed_s=time.monotonic() - started, error_samples=crowd.error_samples
+    )
     logger.info(
         "simulated crowd stopped after %.1f s: %d answers, %d errors", report.elapsed_s, report.answers, report.errors
     )

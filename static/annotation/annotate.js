@@ -48,7 +48,7 @@
     " ": "skip",
   };
 
-  // Wait between retries of a failed request, in milliseconds; the last value repeats.
+  // Wait between retries of a failed request, in milliseconds. The last value repeats.
   const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 
   // Images at most this many pixels wide and high (glyphs, icons) are scaled up with hard
@@ -60,6 +60,7 @@
     clientToken: null,
     shownAt: 0,
     busy: true,
+    answerInFlight: false,
     answeredCount: Number(config.answeredCount) || 0,
   };
 
@@ -71,7 +72,7 @@
     if (window.crypto && typeof window.crypto.randomUUID === "function") {
       return window.crypto.randomUUID();
     }
-    // crypto.randomUUID needs a secure context (HTTPS or localhost); build a v4 UUID otherwise.
+    // crypto.randomUUID needs a secure context (HTTPS or localhost), so build a v4 UUID otherwise.
     const bytes = window.crypto.getRandomValues(new Uint8Array(16));
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
@@ -152,8 +153,8 @@
     return response.status === 401 || (response.status === 403 && (error.code === "annotator_blocked" || error.code === ""));
   }
 
-  // Load and decode one image off-screen; resolves with the element even if loading fails,
-  // so a broken image shows its alt text and the annotator can still skip the task.
+  // Load and decode one image off-screen. The promise resolves with the element even if
+  // loading fails, so a broken image shows its alt text and the task can still be skipped.
   function preloadImage(url, altText) {
     const image = new Image();
     image.alt = altText;
@@ -269,6 +270,7 @@
       response_ms: Math.max(0, Math.round(performance.now() - state.shownAt)),
     });
     const url = config.answerUrlTemplate.replace("{id}", encodeURIComponent(task.id));
+    state.answerInFlight = true;
     const response = await fetchWithRetry(
       url,
       {
@@ -279,6 +281,7 @@
       },
       "saving your answer",
     );
+    state.answerInFlight = false;
 
     if (response.status === 200 || response.status === 201) {
       // 200 means an earlier attempt with this client_token was stored but its response was lost.
@@ -324,6 +327,12 @@
     loadNextTask();
   });
   document.addEventListener("keydown", onKeyDown);
+  // Leaving the page drops an answer that is still being sent or retried, so ask first.
+  window.addEventListener("beforeunload", (event) => {
+    if (state.answerInFlight) {
+      event.preventDefault();
+    }
+  });
 
   loadNextTask();
 })();

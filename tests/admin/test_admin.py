@@ -27,6 +27,7 @@ def filled_dataset(make_dataset, annotator):
     make_dataset(slug="empty", n_items=0, conditions=())
     colour, shape = dataset.conditions.order_by("index")
     items = list(dataset.items.order_by("id"))
+
     answered = TripletTask.objects.create(
         dataset=dataset, condition=colour, anchor=items[0], candidate_a=items[1], candidate_b=items[2],
         status=TripletTask.Status.DONE, answers_count=1,
@@ -38,6 +39,7 @@ def filled_dataset(make_dataset, annotator):
     TripletTask.objects.create(
         dataset=dataset, condition=shape, anchor=items[0], candidate_a=items[1], candidate_b=items[2]
     )
+
     Lease.objects.create(
         task=answered, annotator=annotator, left_item=items[2], right_item=items[1],
         expires_at=timezone.now() + timedelta(minutes=10), answered_at=timezone.now(),
@@ -50,11 +52,13 @@ def filled_dataset(make_dataset, annotator):
         dataset=dataset, condition=colour, anchor=items[0], closer=items[1], farther=items[2],
         source=Triplet.Source.JUDGEMENT, judgement=judgement, annotator=annotator,
     )
+
     batch = ImportBatch.objects.create(dataset=dataset, kind="csv", source_name="triplets.csv")
     Triplet.objects.create(
         dataset=dataset, condition=shape, anchor=items[3], closer=items[4], farther=items[5],
         source=Triplet.Source.IMPORT, import_batch=batch,
     )
+
     run = TrainingRun.objects.create(
         dataset=dataset, status=TrainingRun.Status.SUCCEEDED, metrics={"val_accuracy": 0.8125, "epochs": 3},
         started_at=timezone.now() - timedelta(minutes=5), finished_at=timezone.now(),

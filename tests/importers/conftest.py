@@ -36,3 +36,37 @@ def run_command():
 
 def stored_files(media_root: Path) -> list[Path]:
     return sorted(path for path in media_root.rglob("*") if path.is_file()) if media_root.exists() else []
+
+
+@pytest.fixture
+def small_dataset(db):
+    """Build a dataset of `n_items` one-colour PNG items (external ids "0", "1", ...) and conditions.
+
+    Items go through the importer's ItemWriter, so their files and dimensions are stored as an
+    import stores them.
+    """
+    from annotation.importers.images import ItemWriter
+    from annotation.models import Condition, Dataset
+
+    def build(slug="shoes", n_items=6, conditions=("colour",)):
+        dataset = Dataset.objects.create(name=slug.title(), slug=slug)
+        for index, condition_slug in enumerate(conditions):
+            Condition.objects.create(
+                dataset=dataset,
+                slug=condition_slug,
+                name=condition_slug,
+                prompt=f"Which is closer to the reference in {condition_slug}?",
+                index=index,
+            )
+        writer = ItemWriter(dataset=dataset)
+        for number in range(n_items):
+            colour = (number * 37 % 256, number * 91 % 256, (number * 13 + 7) % 256)
+            writer.add(
+                data=image_bytes(colour),
+                external_id=str(number),
+                original_name=f"{number}.png",
+                attributes={"number": number},
+            )
+        return dataset
+
+    return build

@@ -59,7 +59,7 @@ def open_page(context, path="/annotate/shoes/"):
 
 
 def wait_for_task(page, previous_task_id=None):
-    """Wait until a task other than `previous_task_id` is shown and accepts answers; return its id."""
+    """Wait until a task other than `previous_task_id` is shown and accepts answers, and return its id."""
     page.wait_for_function(
         """(previous) => {
             const section = document.getElementById("annotator");
@@ -176,16 +176,16 @@ def test_next_task_images_prefetched(browser_context, make_dataset, annotator):
         wait_for_judgement(task_id, annotator)
     page.wait_for_selector("#done-screen:not([hidden])")
 
-    shown = page.evaluate("window.__shownImages")
+    shown_images = page.evaluate("window.__shownImages")
     downloads = page.evaluate(
         """performance.getEntriesByType("resource")
             .filter((entry) => entry.name.includes("/image/"))
             .map((entry) => ({ url: entry.name, startTime: entry.startTime, responseEnd: entry.responseEnd }))"""
     )
-    image_urls = {image["src"] for image in shown}
-    assert len(shown) == 9, shown
+    image_urls = {image["src"] for image in shown_images}
+    assert len(shown_images) == 9, shown_images
     assert len(image_urls) == 9, "every task should show three new images"
-    for image in shown:
+    for image in shown_images:
         fetched = [download for download in downloads if download["url"] == image["src"]]
         assert fetched, f"{image['src']} was shown but never fetched"
         assert fetched[0]["responseEnd"] <= image["shownAt"], (

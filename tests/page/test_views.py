@@ -1,6 +1,7 @@
 """Server side of the pages: access rules, the crowd entry link and the page's starting state."""
 
 import json
+import uuid
 
 import pytest
 from django.urls import reverse
@@ -63,13 +64,12 @@ def test_page_starts_with_dataset_answer_count(client, annotator, make_dataset):
     other = make_dataset(slug="other")
     items = list(dataset.items.order_by("id"))
     other_items = list(other.items.order_by("id"))
-    for anchor, a, b, ds in [(items[0], items[1], items[2], dataset), (other_items[0], other_items[1], other_items[2], other)]:
+    for task_dataset, (anchor, a, b) in [(dataset, items[:3]), (other, other_items[:3])]:
         task = TripletTask.objects.create(
-            dataset=ds, condition=ds.conditions.get(), anchor=anchor, candidate_a=a, candidate_b=b
+            dataset=task_dataset, condition=task_dataset.conditions.get(), anchor=anchor, candidate_a=a, candidate_b=b
         )
         Judgement.objects.create(
-            task=task, annotator=annotator, choice="skip", left_item=a, right_item=b,
-            client_token="00000000-0000-4000-8000-00000000000%d" % (1 if ds is dataset else 2),
+            task=task, annotator=annotator, choice="skip", left_item=a, right_item=b, client_token=uuid.uuid4()
         )
     client.force_login(annotator.user)
 

@@ -82,7 +82,13 @@ def fast_backoff(monkeypatch):
 
 def run_one(url: str, **options):
     return run_crowd(
-        base_url=url, dataset_slug="scripted", tokens=["token-0"], oracle=ORACLE, think_time_ms=0, progress=False, **options
+        base_url=url,
+        dataset_slug="scripted",
+        tokens=["token-0"],
+        oracle=ORACLE,
+        think_time_ms=0,
+        progress=False,
+        **options,
     )
 
 

@@ -8,7 +8,11 @@ import pytest
 from annotation.simulation.oracles import SKIP, TIE, AnnotatorProfile, AttributeOracle, NoiseModel, NoisyOracle
 
 # Item 1 is the anchor; under "colour" item 2 is closer than item 3, and "shape" cannot decide.
-ITEMS = {1: {"colour": "red", "shape": "round"}, 2: {"colour": "red", "shape": "square"}, 3: {"colour": "blue", "shape": "flat"}}
+ITEMS = {
+    1: {"colour": "red", "shape": "round"},
+    2: {"colour": "red", "shape": "square"},
+    3: {"colour": "blue", "shape": "flat"},
+}
 ORACLE = AttributeOracle(ITEMS, {"colour": "colour", "shape": "shape"})
 
 

@@ -127,6 +127,7 @@ CSN_MAX_IMAGE_BYTES = env.int("CSN_MAX_IMAGE_BYTES", default=50 * 1024 * 1024)
 CSN_CROWD_ID_PARAMETERS = env.list(
     "CSN_CROWD_ID_PARAMETERS", default=["PROLIFIC_PID:prolific", "workerId:mturk"]
 )
+CSN_CROWD_COMPLETION_CODE = env("CSN_CROWD_COMPLETION_CODE", default="")
 
 # Training and the active-learning loop.
 CSN_MODEL_DIR = Path(env("CSN_MODEL_DIR", default=str(VAR_DIR / "models")))

@@ -64,14 +64,12 @@ def make_dataset(db):
             data = png_bytes((number * 37 % 256, number * 91 % 256, (number * 13 + 7) % 256))
             item = Item(
                 dataset=dataset,
-                width=16,
-                height=12,
                 external_id=str(number),
                 original_name=f"{number}.png",
                 attributes=(attributes or {}).get(number, {"number": number}),
             )
             item.content_hash = hashlib.sha256(data).hexdigest()
-            item.image.save(f"{number}.png", ContentFile(data), save=False)
+            item.image.save(f"{number}.png", ContentFile(data, name=f"{number}.png"), save=False)
             item.save()
         return dataset
 

@@ -18,10 +18,10 @@ def progress_bar(*, description: str, unit: str, total: int | None = None) -> tq
 def limited_lines(lines: Iterable[str], *, limit: int = LIST_LIMIT, indent: str = "  ") -> list[str]:
     """Return the first `limit` lines, indented, and one line counting the rest."""
     lines = list(lines)
-    shown = [f"{indent}{line}" for line in lines[:limit]]
+    kept = [f"{indent}{line}" for line in lines[:limit]]
     if len(lines) > limit:
-        shown.append(f"{indent}... and {len(lines) - limit} more")
-    return shown
+        kept.append(f"{indent}... and {len(lines) - limit} more")
+    return kept
 
 
 def optional_path(value: str | Path | None) -> Path | None:

@@ -11,6 +11,10 @@ fits inside the image less a margin; every glyph is then centred on its ink boun
 of one face keep their relative sizes ("a" stays smaller than "A"), and faces are comparable.
 Pillow's basic layout engine is used, so the same font file gives the same pixels with or
 without libraqm.
+
+Faces are skipped when fontTools cannot read them, when they repeat a family and style already
+seen, and when their Latin code points do not show Latin letters (symbol and placeholder fonts).
+Characters a face lacks in its cmap are skipped for that face only.
 """
 
 import io
@@ -93,7 +97,7 @@ FAMILY_CATEGORIES = {
     "z003": "script",
 }
 
-# Families whose files declare no slant (OS/2, head and post all say upright) but are italic:
+# Families whose files declare no slant (OS/2, head and post all declare upright) but are italic:
 # the Computer Modern math and text italics that matplotlib ships.
 ITALIC_FAMILIES = {"cmmi10", "cmti10"}
 
@@ -119,7 +123,7 @@ NAME_KEYWORDS = (
     ("garamond", "serif"),
 )
 
-# One condition per attribute; each prompt ends in the phrase the annotation page shows.
+# (slug, name, item attribute, prompt) of the conditions a fonts dataset gets, in index order.
 FONT_CONDITIONS = (
     ("character", "character", "character", "Which glyph is closer to the reference in character?"),
     ("weight", "weight", "weight_class", "Which glyph is closer to the reference in weight (thin to black)?"),
@@ -297,7 +301,7 @@ def is_monospace(font: TTFont, codepoints: dict[int, str]) -> bool:
     metrics = font["hmtx"].metrics
     glyphs = [codepoints[code] for code in range(0x21, 0x7F) if code in codepoints]
     widths = {metrics[glyph][0] for glyph in glyphs if glyph in metrics}
-    # Fonts with only a few ASCII glyphs say too little to call them monospaced.
+    # A font with only a few ASCII glyphs is not called monospaced on their widths alone.
     return len(glyphs) >= 20 and len(widths) == 1
 
 
@@ -365,7 +369,10 @@ def face_from_font(font: TTFont, *, path: Path, index: int) -> FontFace:
     family = name_of(font, 16, 1) or path.stem
     style = name_of(font, 17, 2) or "Regular"
     codepoints = font.getBestCmap() or {}
-    weight = font["OS/2"].usWeightClass if "OS/2" in font else (700 if "bold" in style.casefold() else 400)
+    if "OS/2" in font:
+        weight = font["OS/2"].usWeightClass
+    else:
+        weight = 700 if "bold" in style.casefold() else 400
     if 1 <= weight <= 9:  # some old fonts give the weight class in hundreds
         weight *= 100
     monospace = is_monospace(font, codepoints)

@@ -42,7 +42,7 @@ COPY_BATCH_SIZE = 50_000
 
 
 class TripletFileInvalid(ValueError):
-    """A triplet file that cannot be imported at all; the message says why and what to fix."""
+    """A triplet file that cannot be imported at all; the message gives the reason and the fix."""
 
 
 @dataclass(frozen=True)

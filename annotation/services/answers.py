@@ -192,6 +192,10 @@ def judgement_record(
         )
 
     if lease.answered_at is not None:
+        # A concurrent request with the same token may have committed since the check above.
+        replayed = _token_replay(annotator=annotator, task=task, client_token=token)
+        if replayed is not None:
+            return replayed, False
         logger.info("rejected second answer of annotator %s to task %s", annotator.pk, task.pk)
         raise AnswerConflict(
             f"task {task.pk} was already answered by this annotator; request the next task", field="task"

@@ -29,7 +29,9 @@ class ShapesDataset:
     conditions: list[str]
 
 
-def draw_shape(shape: str, colour: tuple[float, float, float], rng: np.random.Generator) -> torch.Tensor:
+def draw_shape(
+    shape: str, colour: tuple[float, float, float], rng: np.random.Generator
+) -> torch.Tensor:
     """Draw a shape of random size and position on a dark background, as a (3, H, W) tensor in [0, 1]."""
     half = rng.integers(4, 7)
     centre_y, centre_x = rng.integers(half + 1, IMAGE_SIZE - half - 1, size=2)
@@ -50,7 +52,10 @@ def draw_shape(shape: str, colour: tuple[float, float, float], rng: np.random.Ge
 
 
 def sample_triplets(
-    items: list[int], labels_by_condition: list[dict[int, str]], count: int, rng: np.random.Generator
+    items: list[int],
+    labels_by_condition: list[dict[int, str]],
+    count: int,
+    rng: np.random.Generator,
 ) -> torch.Tensor:
     """Draw triplets whose closer item shares the anchor's label under the condition and whose farther item does not."""
     rows = []
@@ -64,8 +69,10 @@ def sample_triplets(
     return torch.tensor(rows, dtype=torch.int64)
 
 
-def make_shapes_dataset(variants_per_pair: int = 10, n_train: int = 1200, n_val: int = 400, seed: int = 0) -> ShapesDataset:
-    """Build items for every colour and shape pair; the last two variants of each pair are held out for validation."""
+def make_shapes_dataset(
+    variants_per_pair: int = 10, n_train: int = 1200, n_val: int = 400, seed: int = 0
+) -> ShapesDataset:
+    """Build items for every colour and shape pair, holding out the last two variants of each pair for validation."""
     rng = np.random.default_rng(seed)
     images, item_ids, colour, shape = [], [], {}, {}
     train_items, val_items = [], []

@@ -100,14 +100,16 @@ def test_path_source_converts_rgb_to_grey(tmp_path):
 
     batch = images([1])
 
-    # PIL's L conversion weights red by 0.299; the config normalises with mean 0.5 and std 0.5.
+    # PIL's L conversion weights red by 0.299, and the config normalises with mean 0.5 and std 0.5.
     assert batch.shape == (1, 1, 8, 8)
     assert batch.mean().item() == pytest.approx((0.299 - 0.5) / 0.5, abs=0.01)
     assert batch.std().item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_transform_resizes_then_centre_crops():
-    config = CSNConfig(n_conditions=1, in_channels=1, image_size=4, resize_size=8, mean=(0.0,), std=(1.0,))
+    config = CSNConfig(
+        n_conditions=1, in_channels=1, image_size=4, resize_size=8, mean=(0.0,), std=(1.0,)
+    )
     image = torch.zeros(1, 16, 16)
     image[:, 2:14, 2:14] = 1.0
 

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from training.csn import (
-    CSNConfig,
     ConditionalSimilarityNetwork,
+    CSNConfig,
     TensorImageSource,
     build_model,
     embed_items,
@@ -21,7 +21,12 @@ from training.csn.masks import FixedMasks, LearnedMasks
 def mean_colour_model() -> ConditionalSimilarityNetwork:
     """A model whose embedding is the mean RGB colour and whose condition k compares channel k."""
     config = CSNConfig(
-        n_conditions=3, embedding_dim=3, variant="fixed", image_size=4, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)
+        n_conditions=3,
+        embedding_dim=3,
+        variant="fixed",
+        image_size=4,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
     )
     network = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Identity())
     network.register_parameter("unused", nn.Parameter(torch.zeros(1)))
@@ -29,7 +34,9 @@ def mean_colour_model() -> ConditionalSimilarityNetwork:
 
 
 def colour_source(colours: dict[int, tuple[float, float, float]]) -> TensorImageSource:
-    images = torch.stack([torch.tensor(rgb).view(3, 1, 1).expand(3, 4, 4) for rgb in colours.values()])
+    images = torch.stack(
+        [torch.tensor(rgb).view(3, 1, 1).expand(3, 4, 4) for rgb in colours.values()]
+    )
     return TensorImageSource(images, list(colours))
 
 
@@ -53,7 +60,9 @@ def test_accuracy_per_condition():
         ]
     )
 
-    report = triplet_accuracy(model, colour_source(COLOURS), triplets, conditions=["red", "green", "blue"])
+    report = triplet_accuracy(
+        model, colour_source(COLOURS), triplets, conditions=["red", "green", "blue"]
+    )
 
     assert report.overall == pytest.approx(3 / 5)
     assert report.per_condition["red"] == pytest.approx(0.5)
@@ -126,7 +135,9 @@ def test_learned_mask_statistics_hand_set():
     model = build_model(config)
     assert isinstance(model.condition_masks, LearnedMasks)
     with torch.no_grad():
-        model.condition_masks.beta.copy_(torch.tensor([[1.0, 1.0, 0.005, -1.0], [0.0, 2.0, 2.0, 0.0]]))
+        model.condition_masks.beta.copy_(
+            torch.tensor([[1.0, 1.0, 0.005, -1.0], [0.0, 2.0, 2.0, 0.0]])
+        )
 
     statistics = mask_statistics(model, threshold=0.01)
 
@@ -135,7 +146,9 @@ def test_learned_mask_statistics_hand_set():
     assert statistics.active == [2, 2]
     assert statistics.shared_active[0][1] == 1
     # Dot product 1 * 2 + 0.005 * 2 over the product of the two norms.
-    expected_cosine = (2.0 + 0.005 * 2.0) / (torch.tensor([1.0, 1.0, 0.005]).norm().item() * torch.tensor([2.0, 2.0]).norm().item())
+    expected_cosine = (2.0 + 0.005 * 2.0) / (
+        torch.tensor([1.0, 1.0, 0.005]).norm().item() * torch.tensor([2.0, 2.0]).norm().item()
+    )
     assert statistics.cosine[0][1] == pytest.approx(expected_cosine, rel=1e-5)
 
 

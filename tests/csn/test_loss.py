@@ -13,7 +13,9 @@ def test_hinge_hand_computed():
     farther = torch.tensor([1.5, 0.2, 1.0])
     embeddings = torch.zeros(3, 3, 2)
 
-    loss = triplet_loss(closer, farther, embeddings, None, LossWeights(margin=0.2, lambda_e=0.0, lambda_m=0.0))
+    loss = triplet_loss(
+        closer, farther, embeddings, None, LossWeights(margin=0.2, lambda_e=0.0, lambda_m=0.0)
+    )
 
     # max(0, 1 - 1.5 + 0.2) = 0, max(0, 0.5 - 0.2 + 0.2) = 0.5, max(0, 2 - 1 + 0.2) = 1.2
     assert loss.hinge.item() == pytest.approx((0.0 + 0.5 + 1.2) / 3)
@@ -69,7 +71,7 @@ def test_total_combines_all_terms():
 
     loss = triplet_loss(closer, farther, embeddings, batch_masks, weights)
 
-    # hinge 1 - 0.5 + 0.2 = 0.7; embedding norm (2 + 0 + 0) / 3 / sqrt(1); mask L1 4 / 1
+    # Hinge 1 - 0.5 + 0.2 = 0.7, embedding norm (2 + 0 + 0) / 3 / sqrt(1), mask L1 4 / 1.
     assert loss.total.item() == pytest.approx(0.7 + 0.01 * 2.0 / 3 + 0.001 * 4.0)
 
 

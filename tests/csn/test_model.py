@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from training.csn import (
-    CSNConfig,
     ConditionalSimilarityNetwork,
+    CSNConfig,
     TaskSpecificNetworks,
     build_model,
     triplet_distances,
@@ -17,7 +17,9 @@ VARIANTS = ["learned", "fixed", "standard", "task-specific"]
 
 
 def tiny_config(variant: str, n_conditions: int = 2, embedding_dim: int = 8) -> CSNConfig:
-    return CSNConfig(n_conditions=n_conditions, variant=variant, embedding_dim=embedding_dim, image_size=16)
+    return CSNConfig(
+        n_conditions=n_conditions, variant=variant, embedding_dim=embedding_dim, image_size=16
+    )
 
 
 def one_step_loss(model, images, triplets):
@@ -159,7 +161,9 @@ def test_variant_builds_and_steps(variant):
     assert torch.isfinite(loss.total)
     assert model.embed(images, torch.zeros(5, dtype=torch.int64)).shape == (5, 8)
     assert model.masks().shape == (2, 8)
-    changed = [name for name, value in model.named_parameters() if not torch.equal(value, before[name])]
+    changed = [
+        name for name, value in model.named_parameters() if not torch.equal(value, before[name])
+    ]
     assert changed
 
 

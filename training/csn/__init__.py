@@ -5,7 +5,12 @@ masked distance ||(f(x_i) - f(x_j)) * m_c||_2. This package has no Django depend
 in workers, notebooks and tests alike.
 """
 
-from .backbones import BACKBONE_NAMES, PretrainedWeightsNotFound, build_backbone, torchvision_weights_path
+from .backbones import (
+    BACKBONE_NAMES,
+    PretrainedWeightsNotFound,
+    build_backbone,
+    torchvision_weights_path,
+)
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import VARIANTS, CSNConfig, TrainConfig
 from .data import (

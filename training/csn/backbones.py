@@ -44,7 +44,9 @@ class RepeatChannels(nn.Module):
         return images.expand(-1, self.channels, -1, -1)
 
 
-def build_backbone(name: str, *, in_channels: int = 3, pretrained: str | os.PathLike | None = None) -> tuple[nn.Module, int]:
+def build_backbone(
+    name: str, *, in_channels: int = 3, pretrained: str | os.PathLike | None = None
+) -> tuple[nn.Module, int]:
     """Build the named backbone and return it with the length of its feature vector.
 
     Names: "small-cnn" (four conv/BN/ReLU/max-pool blocks and global average pooling, for small
@@ -54,7 +56,7 @@ def build_backbone(name: str, *, in_channels: int = 3, pretrained: str | os.Path
 
     `pretrained` is None, "torchvision" (the model's default weights from torchvision's cache) or
     a path to a state dict. For torchvision models the state dict is that of the whole
-    classification model, head included; for "small-cnn" it is the backbone's own state dict.
+    classification model, head included. For "small-cnn" it is the backbone's own state dict.
     Torchvision backbones accept in_channels 1 (repeated to RGB) or 3.
     """
     if name == SMALL_CNN:
@@ -62,7 +64,15 @@ def build_backbone(name: str, *, in_channels: int = 3, pretrained: str | os.Path
 
     if name == RESNET18_LAYER3:
         model = _build_torchvision_model("resnet18", pretrained)
-        layers = [model.conv1, model.bn1, model.relu, model.maxpool, model.layer1, model.layer2, model.layer3]
+        layers = [
+            model.conv1,
+            model.bn1,
+            model.relu,
+            model.maxpool,
+            model.layer1,
+            model.layer2,
+            model.layer3,
+        ]
         trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         return _adapt_channels(trunk, in_channels, name), 256
 
@@ -80,12 +90,16 @@ def torchvision_weights_path(model_name: str) -> tuple[Path, str]:
     try:
         weights = torchvision.models.get_model_weights(model_name).DEFAULT
     except ValueError as error:
-        raise ValueError(f"torchvision has no pretrained weights for {model_name!r}: {error}") from error
+        raise ValueError(
+            f"torchvision has no pretrained weights for {model_name!r}: {error}"
+        ) from error
     url = weights.url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url), url
 
 
-def load_state_dict_file(path: str | os.PathLike, *, source: str | None = None) -> dict[str, torch.Tensor]:
+def load_state_dict_file(
+    path: str | os.PathLike, *, source: str | None = None
+) -> dict[str, torch.Tensor]:
     """Load a state dict from a local file, raising PretrainedWeightsNotFound when it is missing."""
     path = Path(path)
     if not path.is_file():
@@ -98,7 +112,9 @@ def load_state_dict_file(path: str | os.PathLike, *, source: str | None = None) 
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _build_small_cnn(in_channels: int, pretrained: str | os.PathLike | None) -> tuple[nn.Module, int]:
+def _build_small_cnn(
+    in_channels: int, pretrained: str | os.PathLike | None
+) -> tuple[nn.Module, int]:
     if pretrained == "torchvision":
         raise ValueError("small-cnn has no torchvision weights; pass a state dict path or None")
 
@@ -130,7 +146,9 @@ def _build_torchvision_model(model_name: str, pretrained: str | os.PathLike | No
 
     if pretrained == "torchvision":
         path, url = torchvision_weights_path(model_name)
-        state = load_state_dict_file(path, source=f"{url} (torchvision's download cache, set by TORCH_HOME)")
+        state = load_state_dict_file(
+            path, source=f"{url} (torchvision's download cache, set by TORCH_HOME)"
+        )
         # torchvision's builders switch this on whenever they load pretrained weights.
         if hasattr(model, "transform_input"):
             model.transform_input = True
@@ -145,9 +163,9 @@ def _build_torchvision_model(model_name: str, pretrained: str | os.PathLike | No
 
 def _remove_classifier(model: nn.Module, model_name: str) -> int:
     """Replace the classification layer with identity and return the feature length it received."""
-    for attribute in ("aux_logits",):
-        if hasattr(model, attribute):
-            setattr(model, attribute, False)
+    # Inception v3 and GoogLeNet return auxiliary logits in training mode unless these are off.
+    if hasattr(model, "aux_logits"):
+        model.aux_logits = False
     for auxiliary in ("AuxLogits", "aux1", "aux2"):
         if hasattr(model, auxiliary):
             setattr(model, auxiliary, None)
@@ -159,7 +177,9 @@ def _remove_classifier(model: nn.Module, model_name: str) -> int:
         if isinstance(head, nn.Linear):
             setattr(model, attribute, nn.Identity())
             return head.in_features
-        linear_layers = [(name, module) for name, module in head.named_modules() if isinstance(module, nn.Linear)]
+        linear_layers = [
+            (name, module) for name, module in head.named_modules() if isinstance(module, nn.Linear)
+        ]
         if linear_layers:
             last_name, last_layer = linear_layers[-1]
             head.set_submodule(last_name, nn.Identity())

@@ -39,25 +39,26 @@ FORMAT_VERSION = 1
 
 
 def package_versions() -> dict[str, str]:
+    # str() turns torch's TorchVersion into a plain string, which weights_only loading accepts.
     return {
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "numpy": str(np.__version__),
         "python": platform.python_version(),
     }
 
 
 @dataclass
 class Checkpoint:
-    """A loaded or to-be-saved checkpoint; `conditions` lists condition slugs in mask-row order."""
+    """A checkpoint in memory. `conditions` lists the condition slugs in mask-row order."""
 
     model_config: CSNConfig
     conditions: list[str]
     item_ids: list[int]
-    model_state: dict[str, torch.Tensor]
+    model_state: dict[str, torch.Tensor] = field(repr=False)
     train_config: TrainConfig | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
-    resume: dict[str, Any] | None = None
+    resume: dict[str, Any] | None = field(default=None, repr=False)
     versions: dict[str, str] = field(default_factory=package_versions)
     created_at: str = field(default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat())
 
@@ -73,13 +74,17 @@ class Checkpoint:
     def condition_rows(self) -> dict[str, int]:
         return {slug: row for row, slug in enumerate(self.conditions)}
 
-    def build_model(self, device: str | torch.device = "cpu", *, state: str = "best") -> TripletModel:
+    def build_model(
+        self, device: str | torch.device = "cpu", *, state: str = "best"
+    ) -> TripletModel:
         """Rebuild the model with the best weights (`state="best"`) or the last epoch's (`"last"`), in eval mode."""
         if state == "best":
             weights = self.model_state
         elif state == "last":
             if self.resume is None:
-                raise ValueError("this checkpoint has no resume state, so only state='best' is available")
+                raise ValueError(
+                    "this checkpoint has no resume state, so only state='best' is available"
+                )
             weights = self.resume["model_state"]
         else:
             raise ValueError(f"invalid state {state!r}; expected 'best' or 'last'")
@@ -106,7 +111,9 @@ class Checkpoint:
     def from_dict(cls, values: dict[str, Any]) -> Checkpoint:
         version = values.get("format_version")
         if version != FORMAT_VERSION:
-            raise ValueError(f"unsupported checkpoint format_version {version!r}; this code reads version {FORMAT_VERSION}")
+            raise ValueError(
+                f"unsupported checkpoint format_version {version!r}; this code reads version {FORMAT_VERSION}"
+            )
         rows: dict[str, int] = values["conditions"]
         train_config = values.get("train_config")
         return cls(
@@ -138,7 +145,9 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> Checkpoint:
     """Read a checkpoint written by `save_checkpoint`, with torch.load(weights_only=True)."""
     path = Path(path)
     if not path.is_file():

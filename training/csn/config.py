@@ -20,8 +20,12 @@ def _from_dict(cls: type, values: dict[str, Any]) -> Any:
     known = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields {unknown}; known fields are {sorted(known)}")
-    converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
+        raise ValueError(
+            f"unknown {cls.__name__} fields {unknown}; known fields are {sorted(known)}"
+        )
+    converted = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in values.items()
+    }
     return cls(**converted)
 
 
@@ -31,8 +35,8 @@ class CSNConfig:
 
     `pretrained` is None (random initialisation), "torchvision" (weights from torchvision's local
     cache) or the path of a state dict file. `resize_size` is the shorter-side size images are
-    resized to before the centre crop to `image_size`; None means `image_size`. `mean` and `std`
-    normalise each channel; None picks the ImageNet statistics (their average for one channel).
+    resized to before the centre crop to `image_size`, and None means `image_size`. `mean` and
+    `std` normalise each channel. None picks the ImageNet statistics (their average for one channel).
     `mask_init_mean` and `mask_init_std` set the normal distribution of learned mask parameters.
     """
 
@@ -67,10 +71,15 @@ class CSNConfig:
         for name in ("mean", "std"):
             value = getattr(self, name)
             if value is not None and len(value) != self.in_channels:
-                raise ValueError(f"{name} has {len(value)} values but in_channels is {self.in_channels}")
+                raise ValueError(
+                    f"{name} has {len(value)} values but in_channels is {self.in_channels}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CSNConfig:
@@ -82,13 +91,16 @@ class TrainConfig:
     """Optimisation, regularisation, device and data-loading settings for `train`.
 
     `epochs` counts all epochs, including those a resumed run already completed. `lr` None picks
-    5e-5 for a pretrained backbone and 1e-3 otherwise; the rate is multiplied by `lr_decay` after
+    5e-5 for a pretrained backbone and 1e-3 otherwise. The rate is multiplied by `lr_decay` after
     every epoch. `lambda_e` weights the embedding norm and `lambda_m` the mask L1 norm (see
     `triplet_loss`). `amp` and `pin_memory` None mean "on when training on CUDA". `num_threads`
     sets `torch.set_num_threads` for the whole process. `early_stopping_patience` is the number of
     epochs without a better validation accuracy after which training stops. `max_triplets` trains on
     a seeded random subset of the training triplets. `cache_images` keeps decoded, transformed image
     tensors in memory whenever the transform has no random step.
+
+    NOTE: with num_workers > 0 every worker keeps its own image cache, and the workers and their
+    caches are recreated every epoch, so the cache mainly speeds up validation there.
     """
 
     epochs: int = 10
@@ -116,19 +128,25 @@ class TrainConfig:
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError(f"batch sizes must be at least 1, got {self.batch_size} and {self.eval_batch_size}")
+            raise ValueError(
+                f"batch sizes must be at least 1, got {self.batch_size} and {self.eval_batch_size}"
+            )
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"invalid device {self.device!r}; expected one of {DEVICES} or 'cuda:<index>'")
+            raise ValueError(
+                f"invalid device {self.device!r}; expected one of {DEVICES} or 'cuda:<index>'"
+            )
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be at least 0, got {self.num_workers}")
         if self.max_triplets is not None and self.max_triplets < 1:
             raise ValueError(f"max_triplets must be at least 1, got {self.max_triplets}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
-            raise ValueError(f"early_stopping_patience must be at least 1, got {self.early_stopping_patience}")
+            raise ValueError(
+                f"early_stopping_patience must be at least 1, got {self.early_stopping_patience}"
+            )
 
     def learning_rate(self, model_config: CSNConfig) -> float:
         """Return the configured learning rate, or the default for the model's initialisation."""

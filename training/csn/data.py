@@ -38,13 +38,20 @@ class ImageLoadError(RuntimeError):
         self.path = path
 
 
-def as_triplets(values: torch.Tensor | np.ndarray | Sequence[Sequence[int]], n_conditions: int | None = None) -> torch.Tensor:
+def as_triplets(
+    values: torch.Tensor | np.ndarray | Sequence[Sequence[int]], n_conditions: int | None = None
+) -> torch.Tensor:
     """Convert `values` to an int64 tensor of shape (N, 4), checking condition rows when n_conditions is given."""
-    triplets = torch.as_tensor(np.asarray(values, dtype=np.int64) if not isinstance(values, torch.Tensor) else values)
+    if isinstance(values, torch.Tensor):
+        triplets = values
+    else:
+        triplets = torch.from_numpy(np.asarray(values))
     if triplets.numel() == 0:
         return torch.empty(0, 4, dtype=torch.int64)
     if triplets.ndim != 2 or triplets.shape[1] != 4:
-        raise ValueError(f"triplets must have shape (N, 4) with columns {TRIPLET_COLUMNS}, got {tuple(triplets.shape)}")
+        raise ValueError(
+            f"triplets must have shape (N, 4) with columns {TRIPLET_COLUMNS}, got {tuple(triplets.shape)}"
+        )
     if triplets.is_floating_point():
         raise ValueError(f"triplets must be integers, got dtype {triplets.dtype}")
     triplets = triplets.to(torch.int64)
@@ -81,15 +88,22 @@ class PathImageSource(ImageSource):
     def load(self, item_id: int) -> Image.Image:
         path = self.paths.get(item_id)
         if path is None:
-            raise ImageLoadError(f"item {item_id} has no image path in this image source ({len(self.paths)} items)", item_id)
+            raise ImageLoadError(
+                f"item {item_id} has no image path in this image source ({len(self.paths)} items)",
+                item_id,
+            )
         try:
             with Image.open(path) as image:
                 image.load()
                 return image.copy()
         except FileNotFoundError as error:
-            raise ImageLoadError(f"image of item {item_id} not found at {path}", item_id, str(path)) from error
+            raise ImageLoadError(
+                f"image of item {item_id} not found at {path}", item_id, str(path)
+            ) from error
         except (UnidentifiedImageError, OSError) as error:
-            raise ImageLoadError(f"image of item {item_id} at {path} cannot be read: {error}", item_id, str(path)) from error
+            raise ImageLoadError(
+                f"image of item {item_id} at {path} cannot be read: {error}", item_id, str(path)
+            ) from error
 
 
 class TensorImageSource(ImageSource):
@@ -97,14 +111,19 @@ class TensorImageSource(ImageSource):
 
     def __init__(self, images: torch.Tensor, item_ids: Sequence[int]) -> None:
         if images.ndim != 4 or images.shape[0] != len(item_ids):
-            raise ValueError(f"images must be (N, C, H, W) with N = {len(item_ids)} item ids, got {tuple(images.shape)}")
+            raise ValueError(
+                f"images must be (N, C, H, W) with N = {len(item_ids)} item ids, got {tuple(images.shape)}"
+            )
         self.images = images
         self.rows = {int(item_id): row for row, item_id in enumerate(item_ids)}
 
     def load(self, item_id: int) -> torch.Tensor:
         row = self.rows.get(item_id)
         if row is None:
-            raise ImageLoadError(f"item {item_id} has no image in this tensor image source ({len(self.rows)} items)", item_id)
+            raise ImageLoadError(
+                f"item {item_id} has no image in this tensor image source ({len(self.rows)} items)",
+                item_id,
+            )
         return self.images[row]
 
 
@@ -117,7 +136,9 @@ def default_normalisation(in_channels: int) -> tuple[tuple[float, ...], tuple[fl
     return (0.5,) * in_channels, (0.5,) * in_channels
 
 
-def build_transform(config: CSNConfig, *, horizontal_flip: bool = False, random_crop: bool = False) -> v2.Compose:
+def build_transform(
+    config: CSNConfig, *, horizontal_flip: bool = False, random_crop: bool = False
+) -> v2.Compose:
     """Build the image transform: resize the shorter side, crop to image_size, optionally flip, normalise.
 
     With both flags off (the evaluation transform) the result is deterministic. `random_crop`
@@ -143,11 +164,13 @@ def build_transform(config: CSNConfig, *, horizontal_flip: bool = False, random_
 class ImageTensorizer:
     """Loads images by item id and returns them transformed and stacked as (N, C, H, W).
 
-    With `cache=True` every transformed image stays in memory; only use it with a deterministic
+    With `cache=True` every transformed image stays in memory. Only use it with a deterministic
     transform and a dataset that fits in memory.
     """
 
-    def __init__(self, source: ImageSource, config: CSNConfig, transform: Callable, *, cache: bool = False) -> None:
+    def __init__(
+        self, source: ImageSource, config: CSNConfig, transform: Callable, *, cache: bool = False
+    ) -> None:
         self.source = source
         self.in_channels = config.in_channels
         self.transform = transform
@@ -166,7 +189,8 @@ class ImageTensorizer:
             raw = self._convert_mode(raw, item_id)
         elif raw.shape[0] != self.in_channels:
             raise ImageLoadError(
-                f"image of item {item_id} has {raw.shape[0]} channels but the model takes {self.in_channels}", item_id
+                f"image of item {item_id} has {raw.shape[0]} channels but the model takes {self.in_channels}",
+                item_id,
             )
         tensor = self.transform(raw).as_subclass(torch.Tensor)
 
@@ -180,7 +204,10 @@ class ImageTensorizer:
         if self.in_channels == 3:
             return image.convert("RGB")
         location = self.source.location(item_id)
-        raise ImageLoadError(f"cannot convert image of item {item_id} at {location} to {self.in_channels} channels", item_id)
+        raise ImageLoadError(
+            f"cannot convert image of item {item_id} at {location} to {self.in_channels} channels",
+            item_id,
+        )
 
 
 class ImageKeys(NamedTuple):
@@ -221,7 +248,9 @@ class TripletBatch(NamedTuple):
 class TripletBatchDataset(Dataset):
     """Triplet batches keyed by the tensor of their row numbers, for a DataLoader with batch_size=None."""
 
-    def __init__(self, triplets: torch.Tensor, images: ImageTensorizer, *, per_condition: bool) -> None:
+    def __init__(
+        self, triplets: torch.Tensor, images: ImageTensorizer, *, per_condition: bool
+    ) -> None:
         self.triplets = triplets
         self.images = images
         self.per_condition = per_condition
@@ -232,14 +261,16 @@ class TripletBatchDataset(Dataset):
     def __getitem__(self, rows: torch.Tensor) -> TripletBatch:
         triplets = self.triplets[rows]
         keys = unique_image_keys(triplets, per_condition=self.per_condition)
-        return TripletBatch(self.images(keys.items), keys.conditions, keys.index, triplets[:, 3].contiguous())
+        return TripletBatch(
+            self.images(keys.items), keys.conditions, keys.index, triplets[:, 3].contiguous()
+        )
 
 
 class ShuffledBatches(Sampler[torch.Tensor]):
-    """Yields the row numbers of each batch of one epoch, shuffled by a generator seeded from (seed, epoch).
+    """Sampler of the row numbers of each batch of one epoch, shuffled by a generator seeded from (seed, epoch).
 
     Seeding per epoch makes an epoch's order independent of earlier epochs, so a resumed run
-    sees the same batches as an uninterrupted one.
+    gets the same batches as an uninterrupted one.
     """
 
     def __init__(self, n_triplets: int, batch_size: int, seed: int) -> None:

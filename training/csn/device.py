@@ -27,9 +27,13 @@ def resolve_device(requested: str | torch.device = "auto") -> torch.device:
                 "use device='cpu' or 'auto', or install a CUDA build of torch on a machine with an NVIDIA GPU"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {requested!r} was requested but only {torch.cuda.device_count()} CUDA devices exist")
+            raise RuntimeError(
+                f"device {requested!r} was requested but only {torch.cuda.device_count()} CUDA devices exist"
+            )
     elif device.type != "cpu":
-        raise ValueError(f"unsupported device {requested!r}; use 'auto', 'cpu', 'cuda' or 'cuda:<index>'")
+        raise ValueError(
+            f"unsupported device {requested!r}; use 'auto', 'cpu', 'cuda' or 'cuda:<index>'"
+        )
     return device
 
 
@@ -38,7 +42,9 @@ def resolve_amp(requested: bool | None, device: torch.device) -> bool:
     if requested is None:
         return device.type == "cuda"
     if requested and device.type != "cuda":
-        logger.warning("mixed precision was requested but training runs on %s; training in float32", device)
+        logger.warning(
+            "mixed precision was requested but training runs on %s; training in float32", device
+        )
         return False
     return requested
 

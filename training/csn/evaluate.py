@@ -62,7 +62,9 @@ def evaluation_mode(model: TripletModel) -> Iterator[None]:
         model.train(was_training)
 
 
-def eval_tensorizer(model: TripletModel, image_source: ImageSource, *, cache: bool = False) -> ImageTensorizer:
+def eval_tensorizer(
+    model: TripletModel, image_source: ImageSource, *, cache: bool = False
+) -> ImageTensorizer:
     """Build the deterministic image loader that matches the model's input format."""
     return ImageTensorizer(image_source, model.config, build_transform(model.config), cache=cache)
 
@@ -106,10 +108,20 @@ def triplet_accuracy(
     A tie (equal distances) counts as wrong.
     """
     triplets = as_triplets(triplets, model.config.n_conditions)
-    tensorizer = image_source if isinstance(image_source, ImageTensorizer) else eval_tensorizer(model, image_source)
+    tensorizer = (
+        image_source
+        if isinstance(image_source, ImageTensorizer)
+        else eval_tensorizer(model, image_source)
+    )
     keys = unique_image_keys(triplets, per_condition=not model.shares_embedding)
     embeddings = embed_keys(
-        model, tensorizer, keys.items, keys.conditions, batch_size=batch_size, device=device, amp=amp
+        model,
+        tensorizer,
+        keys.items,
+        keys.conditions,
+        batch_size=batch_size,
+        device=device,
+        amp=amp,
     )
 
     with evaluation_mode(model):
@@ -123,7 +135,9 @@ def triplet_accuracy(
     return _accuracy_report(correct, rows, conditions)
 
 
-def _accuracy_report(correct: torch.Tensor, rows: torch.Tensor, conditions: Sequence[str] | None) -> AccuracyReport:
+def _accuracy_report(
+    correct: torch.Tensor, rows: torch.Tensor, conditions: Sequence[str] | None
+) -> AccuracyReport:
     per_condition: dict[str | int, float] = {}
     counts: dict[str | int, int] = {}
     for row in torch.unique(rows).tolist():
@@ -133,7 +147,9 @@ def _accuracy_report(correct: torch.Tensor, rows: torch.Tensor, conditions: Sequ
         counts[key] = int(selected.numel())
 
     overall = correct.float().mean().item() if correct.numel() else float("nan")
-    return AccuracyReport(overall=overall, per_condition=per_condition, counts=counts, n_triplets=int(correct.numel()))
+    return AccuracyReport(
+        overall=overall, per_condition=per_condition, counts=counts, n_triplets=int(correct.numel())
+    )
 
 
 def embed_items(
@@ -150,7 +166,9 @@ def embed_items(
     The task-specific model has one embedding per condition, so it needs `condition_row`.
     """
     if not model.shares_embedding and condition_row is None:
-        raise ValueError("the task-specific model has one embedding per condition; pass condition_row")
+        raise ValueError(
+            "the task-specific model has one embedding per condition; pass condition_row"
+        )
     items = torch.as_tensor(list(item_ids), dtype=torch.int64)
     rows = torch.full_like(items, condition_row or 0)
     tensorizer = eval_tensorizer(model, image_source)
@@ -173,16 +191,19 @@ def masked_embeddings(
         return embeddings.unsqueeze(0) * masks.unsqueeze(1)
 
     per_condition = [
-        embed_items(model, image_source, item_ids, batch_size, device, condition_row=row) * masks[row]
+        embed_items(model, image_source, item_ids, batch_size, device, condition_row=row)
+        * masks[row]
         for row in range(model.config.n_conditions)
     ]
     return torch.stack(per_condition)
 
 
-def mask_statistics(model: TripletModel, threshold: float = DEFAULT_ACTIVE_THRESHOLD) -> MaskStatistics:
+def mask_statistics(
+    model: TripletModel, threshold: float = DEFAULT_ACTIVE_THRESHOLD
+) -> MaskStatistics:
     """Measure how sparse the masks are and how much they overlap.
 
-    An entry is active when it is at least `threshold` times the maximum of its mask; an all-zero
+    An entry is active when it is at least `threshold` times the maximum of its mask. An all-zero
     mask has no active entries.
     """
     with torch.no_grad():

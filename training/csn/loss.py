@@ -10,7 +10,7 @@ import torch
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Margin and regulariser weights; the defaults are those of the CSN reference code."""
+    """Margin and regulariser weights, with the CSN reference code's settings as defaults."""
 
     margin: float = 0.2
     lambda_e: float = 5e-3
@@ -58,7 +58,9 @@ def triplet_loss(
     if batch_size == 0:
         raise ValueError("triplet_loss needs at least one triplet")
     if embeddings.shape[:2] != (batch_size, 3):
-        raise ValueError(f"embeddings must have shape ({batch_size}, 3, d), got {tuple(embeddings.shape)}")
+        raise ValueError(
+            f"embeddings must have shape ({batch_size}, 3, d), got {tuple(embeddings.shape)}"
+        )
 
     hinge = torch.relu(closer_distance - farther_distance + weights.margin).mean()
 

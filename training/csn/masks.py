@@ -11,7 +11,9 @@ class LearnedMasks(nn.Module):
 
     trainable = True
 
-    def __init__(self, n_conditions: int, dim: int, *, mean: float = 0.9, std: float = 0.7, seed: int = 0) -> None:
+    def __init__(
+        self, n_conditions: int, dim: int, *, mean: float = 0.9, std: float = 0.7, seed: int = 0
+    ) -> None:
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
         initial = torch.randn(n_conditions, dim, generator=generator) * std + mean

@@ -3,7 +3,7 @@
 Every model built here has:
 
 - `embed(images, condition_rows=None) -> (N, d)`: the unmasked embedding of each image. Models
-  with `shares_embedding = True` ignore `condition_rows`; the task-specific model needs them,
+  with `shares_embedding = True` ignore `condition_rows`. The task-specific model needs them,
   because each condition has its own network.
 - `masks() -> (C, d)`: the mask of each condition (all ones for "standard" and "task-specific").
 - `masked_distance(emb_a, emb_b, condition_rows) -> (N,)`: ||(emb_a - emb_b) * m_c||_2.
@@ -23,8 +23,10 @@ from .masks import FixedMasks, LearnedMasks, UnitMasks
 SQUARED_DISTANCE_FLOOR = 1e-12
 
 
-def conditional_distance(emb_a: torch.Tensor, emb_b: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Compute ||(emb_a - emb_b) * masks||_2 row by row; all three tensors are (N, d)."""
+def conditional_distance(
+    emb_a: torch.Tensor, emb_b: torch.Tensor, masks: torch.Tensor
+) -> torch.Tensor:
+    """Compute ||(emb_a - emb_b) * masks||_2 for each row of the three (N, d) tensors."""
     squared = ((emb_a - emb_b) * masks).pow(2).sum(dim=-1)
     return squared.clamp_min(SQUARED_DISTANCE_FLOOR).sqrt()
 
@@ -46,7 +48,9 @@ class ConditionalSimilarityNetwork(nn.Module):
 
     shares_embedding = True
 
-    def __init__(self, config: CSNConfig, network: EmbeddingNetwork, condition_masks: nn.Module) -> None:
+    def __init__(
+        self, config: CSNConfig, network: EmbeddingNetwork, condition_masks: nn.Module
+    ) -> None:
         super().__init__()
         self.config = config
         self.network = network
@@ -56,18 +60,22 @@ class ConditionalSimilarityNetwork(nn.Module):
     def masks_trainable(self) -> bool:
         return self.condition_masks.trainable
 
-    def embed(self, images: torch.Tensor, condition_rows: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self, images: torch.Tensor, condition_rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.network(images)
 
     def masks(self) -> torch.Tensor:
         return self.condition_masks()
 
-    def masked_distance(self, emb_a: torch.Tensor, emb_b: torch.Tensor, condition_rows: torch.Tensor) -> torch.Tensor:
+    def masked_distance(
+        self, emb_a: torch.Tensor, emb_b: torch.Tensor, condition_rows: torch.Tensor
+    ) -> torch.Tensor:
         return conditional_distance(emb_a, emb_b, self.masks()[condition_rows])
 
 
 class TaskSpecificNetworks(nn.Module):
-    """One separate embedding network per condition; images are embedded by their condition's network."""
+    """Separate embedding networks, one per condition, each embedding the images of its condition."""
 
     shares_embedding = False
     masks_trainable = False
@@ -80,11 +88,17 @@ class TaskSpecificNetworks(nn.Module):
         self.networks = nn.ModuleList(networks)
         self.condition_masks = UnitMasks(config.n_conditions, config.embedding_dim)
 
-    def embed(self, images: torch.Tensor, condition_rows: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self, images: torch.Tensor, condition_rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if condition_rows is None:
-            raise ValueError("the task-specific model embeds each image with its condition's network; pass condition_rows")
+            raise ValueError(
+                "the task-specific model embeds each image with its condition's network; pass condition_rows"
+            )
         if condition_rows.shape != (images.shape[0],):
-            raise ValueError(f"condition_rows must have shape ({images.shape[0]},), got {tuple(condition_rows.shape)}")
+            raise ValueError(
+                f"condition_rows must have shape ({images.shape[0]},), got {tuple(condition_rows.shape)}"
+            )
 
         positions: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
@@ -100,7 +114,9 @@ class TaskSpecificNetworks(nn.Module):
     def masks(self) -> torch.Tensor:
         return self.condition_masks()
 
-    def masked_distance(self, emb_a: torch.Tensor, emb_b: torch.Tensor, condition_rows: torch.Tensor) -> torch.Tensor:
+    def masked_distance(
+        self, emb_a: torch.Tensor, emb_b: torch.Tensor, condition_rows: torch.Tensor
+    ) -> torch.Tensor:
         return conditional_distance(emb_a, emb_b, self.masks()[condition_rows])
 
 
@@ -120,14 +136,20 @@ def build_model(config: CSNConfig, *, seed: int = 0, load_pretrained: bool = Tru
         torch.manual_seed(seed)
 
         if config.variant == "task-specific":
-            networks = [_build_embedding_network(config, pretrained) for _ in range(config.n_conditions)]
+            networks = [
+                _build_embedding_network(config, pretrained) for _ in range(config.n_conditions)
+            ]
             return TaskSpecificNetworks(config, networks)
 
         network = _build_embedding_network(config, pretrained)
 
     if config.variant == "learned":
         masks: nn.Module = LearnedMasks(
-            config.n_conditions, config.embedding_dim, mean=config.mask_init_mean, std=config.mask_init_std, seed=seed
+            config.n_conditions,
+            config.embedding_dim,
+            mean=config.mask_init_mean,
+            std=config.mask_init_std,
+            seed=seed,
         )
     elif config.variant == "fixed":
         masks = FixedMasks(config.n_conditions, config.embedding_dim)
@@ -137,12 +159,17 @@ def build_model(config: CSNConfig, *, seed: int = 0, load_pretrained: bool = Tru
 
 
 def _build_embedding_network(config: CSNConfig, pretrained: str | None) -> EmbeddingNetwork:
-    backbone, feature_dim = build_backbone(config.backbone, in_channels=config.in_channels, pretrained=pretrained)
+    backbone, feature_dim = build_backbone(
+        config.backbone, in_channels=config.in_channels, pretrained=pretrained
+    )
     return EmbeddingNetwork(backbone, feature_dim, config.embedding_dim)
 
 
 def triplet_distances(
-    model: TripletModel, image_embeddings: torch.Tensor, index: torch.Tensor, condition_rows: torch.Tensor
+    model: TripletModel,
+    image_embeddings: torch.Tensor,
+    index: torch.Tensor,
+    condition_rows: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gather triplet embeddings from the distinct-image embeddings and compute both conditional distances.
 

@@ -39,7 +39,9 @@ def linear_probe(
     full training split with Adam for `steps` steps.
     """
     if embeddings.ndim != 2 or embeddings.shape[0] != len(labels):
-        raise ValueError(f"embeddings must be (N, d) with N = {len(labels)} labels, got {tuple(embeddings.shape)}")
+        raise ValueError(
+            f"embeddings must be (N, d) with N = {len(labels)} labels, got {tuple(embeddings.shape)}"
+        )
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
 
@@ -52,7 +54,9 @@ def linear_probe(
     order = torch.randperm(len(labels), generator=generator)
     n_test = max(1, round(len(labels) * test_fraction))
     if n_test >= len(labels):
-        raise ValueError(f"{len(labels)} samples leave nothing to train on with test_fraction {test_fraction}")
+        raise ValueError(
+            f"{len(labels)} samples leave nothing to train on with test_fraction {test_fraction}"
+        )
     test, train = order[:n_test], order[n_test:]
 
     features = embeddings.detach().float().cpu()
@@ -61,7 +65,13 @@ def linear_probe(
     features = (features - mean) / std
 
     classifier = _fit_logistic_regression(
-        features[train], targets[train], len(classes), steps=steps, lr=lr, weight_decay=weight_decay, seed=seed
+        features[train],
+        targets[train],
+        len(classes),
+        steps=steps,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
     )
     with torch.no_grad():
         predicted = classifier(features[test]).argmax(dim=1)
@@ -70,11 +80,24 @@ def linear_probe(
     majority = torch.bincount(targets[train], minlength=len(classes)).argmax()
     chance_rate = (targets[test] == majority).float().mean().item()
 
-    return ProbeResult(accuracy=accuracy, chance_rate=chance_rate, n_train=len(train), n_test=n_test, n_classes=len(classes))
+    return ProbeResult(
+        accuracy=accuracy,
+        chance_rate=chance_rate,
+        n_train=len(train),
+        n_test=n_test,
+        n_classes=len(classes),
+    )
 
 
 def _fit_logistic_regression(
-    features: torch.Tensor, targets: torch.Tensor, n_classes: int, *, steps: int, lr: float, weight_decay: float, seed: int
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    n_classes: int,
+    *,
+    steps: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
 ) -> nn.Linear:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

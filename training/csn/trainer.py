@@ -41,7 +41,7 @@ CheckpointSource = str | Path | Checkpoint
 
 @dataclass
 class EpochMetrics:
-    """Results of one epoch; losses are means over its training triplets."""
+    """Results of one epoch. Losses are means over its training triplets."""
 
     epoch: int
     lr: float
@@ -62,7 +62,11 @@ class EpochMetrics:
 
 @dataclass
 class TrainResult:
-    """A finished run. `model` holds the best epoch's weights in eval mode; `final_state` the last epoch's."""
+    """A finished run.
+
+    `model` contains the best epoch's weights and is in eval mode. `final_state` contains the
+    weights after the last epoch.
+    """
 
     model: TripletModel
     final_state: dict[str, torch.Tensor]
@@ -129,9 +133,9 @@ def train(
     """Train a CSN on triplets (N, 4) of anchor, closer, farther item ids and condition row.
 
     `conditions` lists condition slugs in mask-row order. After every epoch the model is scored
-    on `val_triplets`, and the epoch with the highest validation accuracy is kept as the best;
-    without validation triplets the last epoch is the best. `init_checkpoint` warm-starts from
-    another run's best weights; `resume_checkpoint` continues a run from its last completed epoch,
+    on `val_triplets`, and the epoch with the highest validation accuracy is kept as the best.
+    Without validation triplets the last epoch is the best. `init_checkpoint` warm-starts from
+    another run's best weights. `resume_checkpoint` continues a run from its last completed epoch,
     with optimizer, scheduler and RNG state. `checkpoint_path` is rewritten after every epoch.
     `progress` None shows a tqdm bar only when stderr is a terminal. `on_epoch` is called after
     every epoch, and returning False from it stops training.
@@ -145,16 +149,31 @@ def train(
     conditions = _check_conditions(conditions, model_config)
 
     run, train_triplets, val_triplets, train_images = _prepare_run(
-        model_config, train_config, train_triplets, val_triplets, image_source, conditions, item_ids, progress
+        model_config,
+        train_config,
+        train_triplets,
+        val_triplets,
+        image_source,
+        conditions,
+        item_ids,
+        progress,
     )
     state = _start_state(run, init_checkpoint, resume_checkpoint)
 
-    dataset = TripletBatchDataset(train_triplets, train_images, per_condition=not run.model.shares_embedding)
+    dataset = TripletBatchDataset(
+        train_triplets, train_images, per_condition=not run.model.shares_embedding
+    )
     sampler = ShuffledBatches(len(train_triplets), train_config.batch_size, train_config.seed)
     logger.info(
         "training %s CSN (%s backbone) on %s: %d training and %d validation triplets, %d conditions, epochs %d-%d",
-        model_config.variant, model_config.backbone, run.device, len(train_triplets), len(val_triplets),
-        len(conditions), state.epoch + 1, train_config.epochs,
+        model_config.variant,
+        model_config.backbone,
+        run.device,
+        len(train_triplets),
+        len(val_triplets),
+        len(conditions),
+        state.epoch + 1,
+        train_config.epochs,
     )
 
     stopped_early = False
@@ -165,11 +184,18 @@ def train(
 
         if len(val_triplets):
             report = triplet_accuracy(
-                run.model, run.eval_images, val_triplets, conditions=conditions,
-                batch_size=train_config.eval_batch_size, device=run.device, amp=run.amp,
+                run.model,
+                run.eval_images,
+                val_triplets,
+                conditions=conditions,
+                batch_size=train_config.eval_batch_size,
+                device=run.device,
+                amp=run.amp,
             )
             metrics.val_accuracy = report.overall
-            metrics.val_per_condition = {str(key): value for key, value in report.per_condition.items()}
+            metrics.val_per_condition = {
+                str(key): value for key, value in report.per_condition.items()
+            }
 
         _record_epoch(run, state, metrics)
         if checkpoint_path is not None:
@@ -181,7 +207,11 @@ def train(
         out_of_patience = patience is not None and state.epochs_without_improvement >= patience
         if stop_requested or out_of_patience:
             stopped_early = epoch < train_config.epochs
-            logger.info("stopping after epoch %d: %s", epoch, "on_epoch returned False" if stop_requested else "no improvement")
+            logger.info(
+                "stopping after epoch %d: %s",
+                epoch,
+                "on_epoch returned False" if stop_requested else "no improvement",
+            )
             break
 
     return _finish(run, state, checkpoint_path, stopped_early, time.perf_counter() - started)
@@ -190,7 +220,9 @@ def train(
 def _check_conditions(conditions: Sequence[str], model_config: CSNConfig) -> list[str]:
     conditions = list(conditions)
     if len(conditions) != model_config.n_conditions:
-        raise ValueError(f"got {len(conditions)} condition slugs for a model with {model_config.n_conditions} conditions")
+        raise ValueError(
+            f"got {len(conditions)} condition slugs for a model with {model_config.n_conditions} conditions"
+        )
     if len(set(conditions)) != len(conditions):
         raise ValueError(f"condition slugs must be distinct, got {conditions}")
     return conditions
@@ -212,11 +244,15 @@ def _prepare_run(
     torch.manual_seed(config.seed)
 
     train_triplets = _subsample(as_triplets(train_triplets, model_config.n_conditions), config)
-    val_triplets = as_triplets([] if val_triplets is None else val_triplets, model_config.n_conditions)
+    val_triplets = as_triplets(
+        [] if val_triplets is None else val_triplets, model_config.n_conditions
+    )
     if len(train_triplets) == 0:
         raise ValueError("no training triplets")
     if item_ids is None:
-        item_ids = torch.unique(torch.cat([train_triplets[:, :3], val_triplets[:, :3]]).reshape(-1)).tolist()
+        item_ids = torch.unique(
+            torch.cat([train_triplets[:, :3], val_triplets[:, :3]]).reshape(-1)
+        ).tolist()
 
     model = build_model(model_config, seed=config.seed).to(device)
     lr = config.learning_rate(model_config)
@@ -224,10 +260,14 @@ def _prepare_run(
     optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=config.weight_decay)
 
     augmenting = config.horizontal_flip or config.random_crop
-    eval_images = ImageTensorizer(image_source, model_config, build_transform(model_config), cache=config.cache_images)
+    eval_images = ImageTensorizer(
+        image_source, model_config, build_transform(model_config), cache=config.cache_images
+    )
     train_images = eval_images
     if augmenting:
-        transform = build_transform(model_config, horizontal_flip=config.horizontal_flip, random_crop=config.random_crop)
+        transform = build_transform(
+            model_config, horizontal_flip=config.horizontal_flip, random_crop=config.random_crop
+        )
         train_images = ImageTensorizer(image_source, model_config, transform)
 
     run = _Run(
@@ -240,7 +280,9 @@ def _prepare_run(
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay),
         scaler=torch.amp.GradScaler(device.type, enabled=amp),
-        weights=LossWeights(margin=config.margin, lambda_e=config.lambda_e, lambda_m=config.lambda_m),
+        weights=LossWeights(
+            margin=config.margin, lambda_e=config.lambda_e, lambda_m=config.lambda_m
+        ),
         conditions=conditions,
         item_ids=[int(item_id) for item_id in item_ids],
         eval_images=eval_images,
@@ -262,10 +304,13 @@ def _load(source: CheckpointSource) -> Checkpoint:
     return source if isinstance(source, Checkpoint) else load_checkpoint(source, map_location="cpu")
 
 
-def _start_state(run: _Run, init_checkpoint: CheckpointSource | None, resume_checkpoint: CheckpointSource | None) -> _Progress:
+def _start_state(
+    run: _Run, init_checkpoint: CheckpointSource | None, resume_checkpoint: CheckpointSource | None
+) -> _Progress:
     if init_checkpoint is not None:
         warm_start(run.model, _load(init_checkpoint), run.conditions)
-        logger.info("warm-started from %s", init_checkpoint if not isinstance(init_checkpoint, Checkpoint) else "a checkpoint")
+        if not isinstance(init_checkpoint, Checkpoint):
+            logger.info("warm-started from checkpoint %s", init_checkpoint)
 
     if resume_checkpoint is None:
         return _Progress(best_state=_cpu_state(run.model))
@@ -274,11 +319,17 @@ def _start_state(run: _Run, init_checkpoint: CheckpointSource | None, resume_che
 
 def _restore(run: _Run, checkpoint: Checkpoint) -> _Progress:
     if checkpoint.resume is None:
-        raise ValueError("the checkpoint has no resume state; pass it as init_checkpoint to warm-start instead")
+        raise ValueError(
+            "the checkpoint has no resume state; pass it as init_checkpoint to warm-start instead"
+        )
     if checkpoint.model_config != run.model_config:
-        raise ValueError(f"cannot resume: checkpoint model config {checkpoint.model_config} differs from {run.model_config}")
+        raise ValueError(
+            f"cannot resume: checkpoint model config {checkpoint.model_config} differs from {run.model_config}"
+        )
     if checkpoint.conditions != run.conditions:
-        raise ValueError(f"cannot resume: checkpoint conditions {checkpoint.conditions} differ from {run.conditions}")
+        raise ValueError(
+            f"cannot resume: checkpoint conditions {checkpoint.conditions} differ from {run.conditions}"
+        )
 
     resume = checkpoint.resume
     run.model.load_state_dict(resume["model_state"])
@@ -301,7 +352,9 @@ def _restore(run: _Run, checkpoint: Checkpoint) -> _Progress:
     )
 
 
-def _train_epoch(run: _Run, dataset: TripletBatchDataset, sampler: ShuffledBatches, epoch: int) -> EpochMetrics:
+def _train_epoch(
+    run: _Run, dataset: TripletBatchDataset, sampler: ShuffledBatches, epoch: int
+) -> EpochMetrics:
     loader = DataLoader(
         dataset,
         batch_size=None,
@@ -316,7 +369,13 @@ def _train_epoch(run: _Run, dataset: TripletBatchDataset, sampler: ShuffledBatch
 
     run.model.train()
     started = time.perf_counter()
-    batches = tqdm(loader, total=len(sampler), desc=f"epoch {epoch}", leave=False, disable=not run.show_progress)
+    batches = tqdm(
+        loader,
+        total=len(sampler),
+        desc=f"epoch {epoch}",
+        leave=False,
+        disable=not run.show_progress,
+    )
     for batch in batches:
         losses, correct = _train_step(run, batch)
         size = len(batch.conditions)
@@ -372,7 +431,9 @@ def _record_epoch(run: _Run, state: _Progress, metrics: EpochMetrics) -> None:
     state.epoch = metrics.epoch
     state.history.append(metrics)
     accuracy = metrics.val_accuracy
-    improved = accuracy is None or state.best_val_accuracy is None or accuracy > state.best_val_accuracy
+    improved = (
+        accuracy is None or state.best_val_accuracy is None or accuracy > state.best_val_accuracy
+    )
     if improved:
         state.best_state = _cpu_state(run.model)
         state.best_epoch = metrics.epoch
@@ -408,7 +469,13 @@ def _make_checkpoint(run: _Run, state: _Progress) -> Checkpoint:
     )
 
 
-def _finish(run: _Run, state: _Progress, checkpoint_path: str | Path | None, stopped_early: bool, wall_time: float) -> TrainResult:
+def _finish(
+    run: _Run,
+    state: _Progress,
+    checkpoint_path: str | Path | None,
+    stopped_early: bool,
+    wall_time: float,
+) -> TrainResult:
     checkpoint = _make_checkpoint(run, state)
     final_state = checkpoint.resume["model_state"]
     run.model.load_state_dict(state.best_state)
@@ -418,7 +485,9 @@ def _finish(run: _Run, state: _Progress, checkpoint_path: str | Path | None, sto
     seconds = sum(epoch.seconds for epoch in state.history)
     logger.info(
         "training finished in %.1f s: best epoch %d, validation accuracy %s",
-        wall_time, state.best_epoch, "n/a" if state.best_val_accuracy is None else f"{state.best_val_accuracy:.4f}",
+        wall_time,
+        state.best_epoch,
+        "n/a" if state.best_val_accuracy is None else f"{state.best_val_accuracy:.4f}",
     )
     return TrainResult(
         model=run.model,
@@ -441,7 +510,13 @@ def _log_epoch(metrics: EpochMetrics, epochs: int) -> None:
     validation = "n/a" if metrics.val_accuracy is None else f"{metrics.val_accuracy:.4f}"
     logger.info(
         "epoch %d/%d: loss %.4f (hinge %.4f), train accuracy %.4f, validation accuracy %s, %.0f images/s",
-        metrics.epoch, epochs, metrics.loss, metrics.hinge, metrics.train_accuracy, validation, metrics.images_per_second,
+        metrics.epoch,
+        epochs,
+        metrics.loss,
+        metrics.hinge,
+        metrics.train_accuracy,
+        validation,
+        metrics.images_per_second,
     )
 
 

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 LEARNED_MASK_KEY = "condition_masks.beta"
 TASK_NETWORK_KEY = re.compile(r"^networks\.(\d+)\.(.+)$")
-# Config fields that must match for weights to transfer; n_conditions and mask init may differ.
+# Config fields that must match for weights to transfer. n_conditions and mask init may differ.
 ARCHITECTURE_FIELDS = ("backbone", "embedding_dim", "variant", "in_channels")
 
 
@@ -23,16 +23,20 @@ def warm_start(model: TripletModel, checkpoint: Checkpoint, conditions: Sequence
     """Copy the checkpoint's best weights into `model`, matching per-condition weights by slug.
 
     Backbone and head weights are copied as they are. Learned mask rows and task-specific networks
-    are copied for every condition slug that the checkpoint also has; new conditions keep their
+    are copied for every condition slug that the checkpoint also has. New conditions keep their
     fresh initialisation. Fixed and all-ones masks follow from the config, so they are not copied.
     """
     for name in ARCHITECTURE_FIELDS:
         old, new = getattr(checkpoint.model_config, name), getattr(model.config, name)
         if old != new:
-            raise ValueError(f"cannot warm-start: checkpoint has {name}={old!r} but the model has {name}={new!r}")
+            raise ValueError(
+                f"cannot warm-start: checkpoint has {name}={old!r} but the model has {name}={new!r}"
+            )
 
     old_rows = checkpoint.condition_rows
-    row_map = {new_row: old_rows[slug] for new_row, slug in enumerate(conditions) if slug in old_rows}
+    row_map = {
+        new_row: old_rows[slug] for new_row, slug in enumerate(conditions) if slug in old_rows
+    }
     new_slugs = [slug for slug in conditions if slug not in old_rows]
     if new_slugs:
         logger.info("warm start: conditions %s are new and keep their initial weights", new_slugs)
@@ -70,5 +74,7 @@ def _transferred_value(
     if key not in source:
         raise ValueError(f"cannot warm-start: checkpoint has no weight {key!r}")
     if source[key].shape != value.shape:
-        raise ValueError(f"cannot warm-start: {key!r} has shape {tuple(source[key].shape)} in the checkpoint, {tuple(value.shape)} here")
+        raise ValueError(
+            f"cannot warm-start: {key!r} has shape {tuple(source[key].shape)} in the checkpoint, {tuple(value.shape)} here"
+        )
     return source[key].to(value)

@@ -65,7 +65,8 @@ class Checkpoint:
     def __post_init__(self) -> None:
         if len(self.conditions) != self.model_config.n_conditions:
             raise ValueError(
-                f"checkpoint has {len(self.conditions)} condition slugs but the model has {self.model_config.n_conditions} conditions"
+                f"checkpoint has {len(self.conditions)} condition slugs but the model has "
+                f"{self.model_config.n_conditions} conditions"
             )
         if len(set(self.conditions)) != len(self.conditions):
             raise ValueError(f"condition slugs must be distinct, got {self.conditions}")
@@ -77,7 +78,7 @@ class Checkpoint:
     def build_model(
         self, device: str | torch.device = "cpu", *, state: str = "best"
     ) -> TripletModel:
-        """Rebuild the model with the best weights (`state="best"`) or the last epoch's (`"last"`), in eval mode."""
+        """Rebuild the model in eval mode, with the best (`state="best"`) or last epoch's weights."""
         if state == "best":
             weights = self.model_state
         elif state == "last":

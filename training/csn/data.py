@@ -41,7 +41,7 @@ class ImageLoadError(RuntimeError):
 def as_triplets(
     values: torch.Tensor | np.ndarray | Sequence[Sequence[int]], n_conditions: int | None = None
 ) -> torch.Tensor:
-    """Convert `values` to an int64 tensor of shape (N, 4), checking condition rows when n_conditions is given."""
+    """Convert `values` to an int64 (N, 4) tensor, checking condition rows if n_conditions is given."""
     if isinstance(values, torch.Tensor):
         triplets = values
     else:
@@ -65,7 +65,7 @@ def as_triplets(
 
 
 class ImageSource(ABC):
-    """Maps an item id to its image, as a PIL image or a float tensor (C, H, W) in [0, 1]."""
+    """Source of item images, each a PIL image or a float tensor (C, H, W) with values in [0, 1]."""
 
     @abstractmethod
     def load(self, item_id: int) -> Image.Image | torch.Tensor:
@@ -139,7 +139,7 @@ def default_normalisation(in_channels: int) -> tuple[tuple[float, ...], tuple[fl
 def build_transform(
     config: CSNConfig, *, horizontal_flip: bool = False, random_crop: bool = False
 ) -> v2.Compose:
-    """Build the image transform: resize the shorter side, crop to image_size, optionally flip, normalise.
+    """Build the transform: resize the shorter side, crop to image_size, optionally flip, normalise.
 
     With both flags off (the evaluation transform) the result is deterministic. `random_crop`
     takes a random image_size crop in place of the centre crop.
@@ -246,7 +246,7 @@ class TripletBatch(NamedTuple):
 
 
 class TripletBatchDataset(Dataset):
-    """Triplet batches keyed by the tensor of their row numbers, for a DataLoader with batch_size=None."""
+    """Triplet batches keyed by a tensor of triplet row numbers, for a DataLoader with batch_size=None."""
 
     def __init__(
         self, triplets: torch.Tensor, images: ImageTensorizer, *, per_condition: bool
@@ -267,7 +267,7 @@ class TripletBatchDataset(Dataset):
 
 
 class ShuffledBatches(Sampler[torch.Tensor]):
-    """Sampler of the row numbers of each batch of one epoch, shuffled by a generator seeded from (seed, epoch).
+    """Sampler of each batch's row numbers, shuffled per epoch by a generator seeded from (seed, epoch).
 
     Seeding per epoch makes an epoch's order independent of earlier epochs, so a resumed run
     gets the same batches as an uninterrupted one.

@@ -171,7 +171,7 @@ def triplet_distances(
     index: torch.Tensor,
     condition_rows: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gather triplet embeddings from the distinct-image embeddings and compute both conditional distances.
+    """Gather triplet embeddings from distinct-image embeddings and compute both conditional distances.
 
     `image_embeddings` is (U, d), `index` (B, 3) holds rows into it for anchor, closer and farther,
     and `condition_rows` is (B,). Returns D_c(anchor, closer), D_c(anchor, farther), each (B,), and

@@ -141,7 +141,8 @@ def train(
     every epoch, and returning False from it stops training.
 
     The global torch RNG is seeded from `train_config.seed` (random augmentation draws from it).
-    On the CPU with num_workers=0 a resumed run matches an uninterrupted one exactly.
+    On the CPU with num_workers=0 and a fixed thread count, a resumed run matches an uninterrupted
+    one exactly.
     """
     started = time.perf_counter()
     if init_checkpoint is not None and resume_checkpoint is not None:
@@ -404,13 +405,15 @@ def _train_epoch(
 
 
 def _train_step(run: _Run, batch: TripletBatch) -> tuple[dict[str, float], int]:
-    """Run one optimisation step and return the loss terms and the number of correctly ordered triplets."""
+    """Run one optimisation step and return the loss terms and the count of correctly ordered triplets."""
     device = run.device
     images = batch.images.to(device, non_blocking=run.pin_memory)
     image_conditions = batch.image_conditions.to(device)
     index = batch.index.to(device)
     conditions = batch.conditions.to(device)
 
+    # NOTE: the CUDA path (float16 autocast, GradScaler, pinned memory) is not covered by the
+    # tests in tests/csn, which run on the CPU only.
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=run.amp):
         image_embeddings = run.model.embed(images, image_conditions)
 

@@ -75,6 +75,7 @@ def _transferred_value(
         raise ValueError(f"cannot warm-start: checkpoint has no weight {key!r}")
     if source[key].shape != value.shape:
         raise ValueError(
-            f"cannot warm-start: {key!r} has shape {tuple(source[key].shape)} in the checkpoint, {tuple(value.shape)} here"
+            f"cannot warm-start: {key!r} has shape {tuple(source[key].shape)} in the checkpoint "
+            f"but {tuple(value.shape)} in the model"
         )
     return source[key].to(value)

@@ -1,4 +1,4 @@
-"""Read queries for the API: datasets with their counts, an annotator's judgements, triplet exports."""
+"""Read queries for the API: datasets with counts, an annotator's judgements, triplet exports."""
 
 from collections.abc import Iterator
 
@@ -9,7 +9,8 @@ from annotation.models import Annotator, Condition, Dataset, Item, Judgement, Tr
 
 EXPORT_CHUNK_SIZE = 2000
 
-# Columns of the triplet export, in order; `annotator` is the pseudonym, never a name or crowd id.
+# Columns of the triplet export, in order.
+# `annotator` is the annotator's pseudonym, never a username or crowd id.
 EXPORT_COLUMNS = (
     "id",
     "condition",
@@ -26,7 +27,7 @@ EXPORT_COLUMNS = (
 
 
 def _count_of(queryset: QuerySet, field: str = "dataset") -> Coalesce:
-    """Return a subquery expression counting `queryset` rows per dataset, without joins in the outer query."""
+    """Return a subquery counting `queryset` rows per dataset, so the outer query needs no joins."""
     counts = (
         queryset.filter(**{field: OuterRef("pk")})
         .order_by()

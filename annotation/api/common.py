@@ -17,15 +17,18 @@ ErrorSerializer = inline_serializer(
 
 
 def item_image_url(item: Item) -> str:
-    """Return the root-relative URL of the item's image; it contains the content hash, so it never changes meaning."""
+    """Return the root-relative URL of the item's image.
+
+    The URL contains the content hash, so it never changes meaning and browsers may cache it.
+    """
     return reverse("api-item-image", kwargs={"item_id": item.pk, "content_hash": item.content_hash})
 
 
 class IgnoreAcceptNegotiation(BaseContentNegotiation):
-    """Select the first renderer whatever the Accept header says.
+    """Content negotiation that picks the first renderer regardless of the Accept header.
 
-    For views that return files (images, exports): their bodies bypass the renderers, and
-    only error bodies are rendered, as JSON.
+    Meant for views that return files (images, exports). Their file bodies bypass the
+    renderers, so only error bodies are rendered, as JSON.
     """
 
     def select_parser(self, request, parsers):

@@ -16,7 +16,13 @@ from rest_framework.views import APIView
 
 from annotation.api.common import ErrorSerializer, IgnoreAcceptNegotiation
 from annotation.api.errors import error_response
-from annotation.selectors import EXPORT_COLUMNS, dataset_get, dataset_get_with_counts, dataset_list_with_counts, triplet_export_rows
+from annotation.selectors import (
+    EXPORT_COLUMNS,
+    dataset_get,
+    dataset_get_with_counts,
+    dataset_list_with_counts,
+    triplet_export_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,9 @@ class DatasetDetailSerializer(DatasetSerializer):
 
 
 def _dataset_not_found(slug: str) -> Response:
-    return error_response(status.HTTP_404_NOT_FOUND, f"dataset {slug!r} not found", field="dataset", code="not_found")
+    return error_response(
+        status.HTTP_404_NOT_FOUND, f"dataset {slug!r} not found", field="dataset", code="not_found"
+    )
 
 
 class DatasetListApi(APIView):
@@ -113,12 +121,20 @@ class TripletExportApi(APIView):
         ),
         parameters=[
             OpenApiParameter(
-                "format", str, enum=list(EXPORT_FORMATS), default="csv", description="csv (with a header) or jsonl."
+                "format",
+                str,
+                enum=list(EXPORT_FORMATS),
+                default="csv",
+                description="csv (with a header) or jsonl.",
             )
         ],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row."),
-            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="One JSON object a line."),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="CSV with a header row."
+            ),
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="One JSON object a line."
+            ),
             400: ErrorSerializer,
             403: ErrorSerializer,
             404: ErrorSerializer,
@@ -139,6 +155,13 @@ class TripletExportApi(APIView):
         rows = triplet_export_rows(dataset=dataset)
         lines = _csv_lines(rows) if export_format == "csv" else _jsonl_lines(rows)
         response = StreamingHttpResponse(lines, content_type=EXPORT_FORMATS[export_format])
-        response["Content-Disposition"] = f'attachment; filename="{dataset.slug}-triplets.{export_format}"'
-        logger.info("user %s exported the triplets of dataset %s as %s", request.user.pk, dataset.slug, export_format)
+        response["Content-Disposition"] = (
+            f'attachment; filename="{dataset.slug}-triplets.{export_format}"'
+        )
+        logger.info(
+            "user %s exported the triplets of dataset %s as %s",
+            request.user.pk,
+            dataset.slug,
+            export_format,
+        )
         return response

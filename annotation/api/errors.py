@@ -1,9 +1,8 @@
 """Error bodies of the API.
 
-Every error response has a `detail` sentence. An error caused by one input also carries that
-input's name as a key with a list of messages, the shape DRF uses for validation errors, so
-that `{"choice": ["..."], "detail": "choice: ..."}` names the field for scripts and gives the
-page one sentence to show.
+Every error response has a `detail` sentence for the page to show. An error caused by one input
+also carries that input's name as a key with a list of messages, the shape DRF uses for
+validation errors, so scripts can read which field failed: `{"choice": ["..."], "detail": "..."}`.
 """
 
 import logging
@@ -26,7 +25,9 @@ SERVICE_ERROR_STATUS = {
 }
 
 
-def error_response(status_code: int, message: str, *, field: str | None = None, code: str = "invalid") -> Response:
+def error_response(
+    status_code: int, message: str, *, field: str | None = None, code: str = "invalid"
+) -> Response:
     """Build an error response in the API's shape."""
     body: dict = {"detail": message, "code": code}
     if field:

@@ -53,7 +53,8 @@ class ItemImageApi(APIView):
         if item is None or item.content_hash != content_hash:
             return error_response(
                 status.HTTP_404_NOT_FOUND,
-                f"image of item {item_id} with hash {content_hash} not found; request the task again for current URLs",
+                f"image of item {item_id} with hash {content_hash} not found; "
+                "request the task again for current URLs",
                 field="item",
                 code="not_found",
             )
@@ -71,10 +72,13 @@ class ItemImageApi(APIView):
         try:
             file = item.image.open("rb")
         except FileNotFoundError:
-            logger.warning("image file %s of item %s is missing from storage", item.image.name, item.pk)
+            logger.warning(
+                "image file %s of item %s is missing from storage", item.image.name, item.pk
+            )
             return error_response(
                 status.HTTP_404_NOT_FOUND,
-                f"the image file of item {item.pk} is missing from storage; ask the staff to import it again",
+                f"the image file of item {item.pk} is missing from storage; "
+                "ask the staff to import it again",
                 field="item",
                 code="not_found",
             )

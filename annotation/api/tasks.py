@@ -3,6 +3,7 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,7 +14,6 @@ from annotation.selectors import condition_get, dataset_get, judgement_list_for_
 from annotation.services.annotators import annotator_for_user, annotator_touch
 from annotation.services.answers import judgement_record
 from annotation.services.leasing import TaskQueueError, task_lease_next
-
 
 
 class JudgementSerializer(serializers.ModelSerializer):
@@ -61,7 +61,7 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictUUIDField(serializers.UUIDField):
-    """A UUID field that accepts only a string; DRF's UUIDField also turns integers into UUIDs."""
+    """A UUID field that accepts only strings (DRF's UUIDField also turns integers into UUIDs)."""
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -85,7 +85,9 @@ class LeasedTaskSerializer(serializers.Serializer):
     dataset = serializers.SlugField()
     condition = TaskConditionSerializer()
     anchor = TaskItemSerializer()
-    candidates = TaskItemSerializer(many=True, help_text="The two candidates in the order to show them, left first.")
+    candidates = TaskItemSerializer(
+        many=True, help_text="The two candidates in the order to show them, left first."
+    )
     lease_expires_at = serializers.DateTimeField()
 
 
@@ -102,7 +104,11 @@ class TaskNextApi(APIView):
         return {
             "id": task.pk,
             "dataset": task.dataset.slug,
-            "condition": {"slug": task.condition.slug, "name": task.condition.name, "prompt": task.condition.prompt},
+            "condition": {
+                "slug": task.condition.slug,
+                "name": task.condition.name,
+                "prompt": task.condition.prompt,
+            },
             "anchor": {"id": task.anchor_id, "image_url": item_image_url(task.anchor)},
             "candidates": [
                 {"id": lease.left_item_id, "image_url": item_image_url(lease.left_item)},
@@ -170,16 +176,24 @@ class TaskNextApi(APIView):
 
 
 class TaskAnswerApi(APIView):
+    # JSON only: form encoding would turn the integer choice and response_ms into strings.
+    parser_classes = [JSONParser]
+
     class AnswerInputSerializer(serializers.Serializer):
-        choice = AnswerChoiceField(help_text='Id of the candidate closer to the anchor, or "tie", or "skip".')
+        choice = AnswerChoiceField(
+            help_text='Id of the candidate closer to the anchor, or "tie", or "skip".'
+        )
         client_token = StrictUUIDField(
             help_text="A new random UUID per answer; sending it again returns the stored answer."
         )
         response_ms = StrictIntegerField(
-            min_value=0, max_value=2**31 - 1, help_text="Milliseconds from showing the task to the answer."
+            min_value=0,
+            max_value=2**31 - 1,
+            help_text="Milliseconds from showing the task to the answer.",
         )
         dataset = serializers.SlugField(
-            required=False, help_text="Slug of the task's dataset; rejected if it is another dataset."
+            required=False,
+            help_text="Slug of the task's dataset; rejected if it is another dataset.",
         )
 
     @extend_schema(
@@ -204,7 +218,10 @@ class TaskAnswerApi(APIView):
         task = task_get(task_id=task_id)
         if task is None:
             return error_response(
-                status.HTTP_404_NOT_FOUND, f"task {task_id} not found", field="task", code="not_found"
+                status.HTTP_404_NOT_FOUND,
+                f"task {task_id} not found",
+                field="task",
+                code="not_found",
             )
 
         payload = self.AnswerInputSerializer(data=request.data)

@@ -35,15 +35,20 @@ class TaskNotLeased(TaskQueueError):
     code = "not_leased"
 
 
-def _token_replay(*, annotator: Annotator, task: TripletTask, client_token: uuid.UUID) -> Judgement | None:
-    """Return the judgement stored under the token, or raise AnswerConflict if it is someone else's."""
+def _token_replay(
+    *, annotator: Annotator, task: TripletTask, client_token: uuid.UUID
+) -> Judgement | None:
+    """Return the judgement stored under the token, or raise AnswerConflict if it is another's."""
     existing = Judgement.objects.filter(client_token=client_token).first()
     if existing is None:
         return None
     if existing.annotator_id != annotator.pk or existing.task_id != task.pk:
         logger.warning(
             "rejected answer of annotator %s to task %s: client_token %s belongs to judgement %s",
-            annotator.pk, task.pk, client_token, existing.pk,
+            annotator.pk,
+            task.pk,
+            client_token,
+            existing.pk,
         )
         raise AnswerConflict(
             f"client_token {client_token} was already used for another answer; send a new UUID",
@@ -59,7 +64,8 @@ def _parse_token(client_token: uuid.UUID | str) -> uuid.UUID:
         return uuid.UUID(str(client_token))
     except ValueError:
         raise AnswerInvalid(
-            f"client_token {client_token!r} is not a UUID; send a new random UUID per answer", field="client_token"
+            f"client_token {client_token!r} is not a UUID; send a new random UUID per answer",
+            field="client_token",
         ) from None
 
 
@@ -67,11 +73,12 @@ def _parse_choice(*, task: TripletTask, choice: int | str) -> tuple[str, int | N
     """Return the judgement's choice kind and the chosen item id."""
     if choice in (TIE, SKIP):
         return choice, None
-    if isinstance(choice, int) and not isinstance(choice, bool) and choice in (task.candidate_a_id, task.candidate_b_id):
+    is_integer = isinstance(choice, int) and not isinstance(choice, bool)
+    if is_integer and choice in (task.candidate_a_id, task.candidate_b_id):
         return Judgement.Choice.CANDIDATE, choice
     raise AnswerInvalid(
         f"choice {choice!r} is not valid for task {task.pk}; send {task.candidate_a_id}, "
-        f"{task.candidate_b_id}, \"tie\" or \"skip\"",
+        f'{task.candidate_b_id}, "tie" or "skip"',
         field="choice",
     )
 
@@ -79,9 +86,14 @@ def _parse_choice(*, task: TripletTask, choice: int | str) -> tuple[str, int | N
 def _check_response_ms(response_ms: int | None) -> None:
     if response_ms is None:
         return
-    if isinstance(response_ms, bool) or not isinstance(response_ms, int) or not 0 <= response_ms <= 2**31 - 1:
+    if (
+        isinstance(response_ms, bool)
+        or not isinstance(response_ms, int)
+        or not 0 <= response_ms <= 2**31 - 1
+    ):
         raise AnswerInvalid(
-            f"response_ms {response_ms!r} is not a whole number of milliseconds from 0 to 2147483647",
+            f"response_ms {response_ms!r} is invalid: "
+            "send a whole number of milliseconds from 0 to 2147483647",
             field="response_ms",
         )
 
@@ -100,7 +112,7 @@ def _store(
     """Write the judgement, its triplet and the counters while holding the task's row lock."""
     locked = TripletTask.objects.select_for_update().get(pk=task.pk)
 
-    # Checked again under the lock: a concurrent request may have answered since.
+    # Checked again under the lock, because a concurrent request may have stored an answer since.
     existing = Judgement.objects.filter(task=task, annotator=annotator).first()
     if existing is not None:
         if existing.client_token == client_token:
@@ -125,7 +137,9 @@ def _store(
     )
 
     if kind == Judgement.Choice.CANDIDATE:
-        farther_id = task.candidate_b_id if chosen_item_id == task.candidate_a_id else task.candidate_a_id
+        farther_id = (
+            task.candidate_b_id if chosen_item_id == task.candidate_a_id else task.candidate_a_id
+        )
         Triplet.objects.create(
             dataset_id=task.dataset_id,
             condition_id=task.condition_id,
@@ -138,10 +152,13 @@ def _store(
         )
 
     if kind != Judgement.Choice.SKIP:
-        # A skip leaves the wanted answer open for someone else; a tie is an answer.
+        # A skip leaves the wanted answer open for someone else, but a tie counts as an answer.
         TripletTask.objects.filter(pk=task.pk).update(answers_count=F("answers_count") + 1)
         locked.refresh_from_db(fields=["answers_count", "status"])
-        if locked.status == TripletTask.Status.OPEN and locked.answers_count >= locked.answers_wanted:
+        if (
+            locked.status == TripletTask.Status.OPEN
+            and locked.answers_count >= locked.answers_wanted
+        ):
             TripletTask.objects.filter(pk=task.pk).update(status=TripletTask.Status.DONE)
             logger.debug("task %s is done with %s answers", task.pk, locked.answers_count)
 
@@ -176,18 +193,27 @@ def judgement_record(
 
     replayed = _token_replay(annotator=annotator, task=task, client_token=token)
     if replayed is not None:
-        logger.debug("answer %s to task %s replayed by annotator %s", replayed.pk, task.pk, annotator.pk)
+        logger.debug(
+            "answer %s to task %s replayed by annotator %s", replayed.pk, task.pk, annotator.pk
+        )
         return replayed, False
 
     if annotator.is_blocked:
         logger.warning("rejected answer of blocked annotator %s to task %s", annotator.pk, task.pk)
-        raise AnnotatorBlocked("this annotator account is blocked and cannot answer tasks; contact the study staff")
+        raise AnnotatorBlocked(
+            "this annotator account is blocked and cannot answer tasks; contact the study staff"
+        )
 
     lease = Lease.objects.filter(task=task, annotator=annotator).first()
     if lease is None:
-        logger.warning("rejected answer of annotator %s to task %s, which was never leased to them", annotator.pk, task.pk)
+        logger.warning(
+            "rejected answer of annotator %s to task %s, which was never leased to them",
+            annotator.pk,
+            task.pk,
+        )
         raise TaskNotLeased(
-            f"task {task.pk} was not leased to this annotator; request a task from /api/v1/tasks/next/",
+            f"task {task.pk} was not leased to this annotator; "
+            "request a task from /api/v1/tasks/next/",
             field="task",
         )
 
@@ -198,7 +224,8 @@ def judgement_record(
             return replayed, False
         logger.info("rejected second answer of annotator %s to task %s", annotator.pk, task.pk)
         raise AnswerConflict(
-            f"task {task.pk} was already answered by this annotator; request the next task", field="task"
+            f"task {task.pk} was already answered by this annotator; request the next task",
+            field="task",
         )
 
     kind, chosen_item_id = _parse_choice(task=task, choice=choice)
@@ -218,18 +245,27 @@ def judgement_record(
             )
     except IntegrityError as error:
         # A concurrent request stored a judgement with this token or for this task first.
-        logger.info("answer of annotator %s to task %s raced another request: %s", annotator.pk, task.pk, error)
+        logger.info(
+            "answer of annotator %s to task %s raced another request: %s",
+            annotator.pk,
+            task.pk,
+            error,
+        )
         replayed = _token_replay(annotator=annotator, task=task, client_token=token)
         if replayed is not None:
             return replayed, False
         raise AnswerConflict(
-            f"task {task.pk} was already answered by this annotator; request the next task", field="task"
+            f"task {task.pk} was already answered by this annotator; request the next task",
+            field="task",
         ) from error
 
     if created:
         logger.debug(
             "stored judgement %s of annotator %s on task %s: %s%s",
-            judgement.pk, annotator.pk, task.pk, kind,
+            judgement.pk,
+            annotator.pk,
+            task.pk,
+            kind,
             " (after the lease expired)" if judgement.after_lease_expired else "",
         )
     return judgement, created

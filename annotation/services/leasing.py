@@ -66,13 +66,15 @@ def _candidate_order_rng() -> random.Random:
 
 @receiver(setting_changed)
 def _reset_candidate_order_rng(*, setting: str, **kwargs) -> None:
-    """Reseed the candidate order when a test overrides CSN_TASK_ORDER_SEED."""
+    """Reseed the candidate order when override_settings changes CSN_TASK_ORDER_SEED."""
     global _order_rng
     if setting == "CSN_TASK_ORDER_SEED":
         _order_rng = None
 
 
-def _check_can_lease(*, annotator: Annotator, dataset: Dataset, condition: Condition | None) -> None:
+def _check_can_lease(
+    *, annotator: Annotator, dataset: Dataset, condition: Condition | None
+) -> None:
     if annotator.is_blocked:
         logger.warning("rejected lease request of blocked annotator %s", annotator.pk)
         raise AnnotatorBlocked(
@@ -81,9 +83,15 @@ def _check_can_lease(*, annotator: Annotator, dataset: Dataset, condition: Condi
     if condition is None:
         return
     if condition.dataset_id != dataset.pk:
-        raise ValueError(f"condition {condition.pk} belongs to dataset {condition.dataset_id}, not {dataset.pk}")
+        raise ValueError(
+            f"condition {condition.pk} belongs to dataset {condition.dataset_id}, not {dataset.pk}"
+        )
     if not condition.is_active:
-        logger.info("rejected lease request of annotator %s for retired condition %s", annotator.pk, condition.pk)
+        logger.info(
+            "rejected lease request of annotator %s for retired condition %s",
+            annotator.pk,
+            condition.pk,
+        )
         raise ConditionInactive(
             f"condition {condition.slug!r} is retired and has no tasks; choose an active condition",
             field="condition",
@@ -108,7 +116,12 @@ def lease_active_get(
 
 
 def _candidate_tasks(
-    *, annotator: Annotator, dataset: Dataset, condition: Condition | None, now: datetime, skipped: set[int]
+    *,
+    annotator: Annotator,
+    dataset: Dataset,
+    condition: Condition | None,
+    now: datetime,
+    skipped: set[int],
 ) -> QuerySet[TripletTask]:
     active_leases = (
         Lease.objects.filter(task=OuterRef("pk"), answered_at__isnull=True, expires_at__gt=now)
@@ -137,7 +150,11 @@ def _lease_locked_task(*, annotator: Annotator, task: TripletTask, now: datetime
     Every count here is a new statement, so it sees leases and answers committed after the
     statement that picked the task.
     """
-    fresh = TripletTask.objects.filter(pk=task.pk).values("status", "answers_count", "answers_wanted").get()
+    fresh = (
+        TripletTask.objects.filter(pk=task.pk)
+        .values("status", "answers_count", "answers_wanted")
+        .get()
+    )
     if fresh["status"] != TripletTask.Status.OPEN:
         return None
     if task.judgements.filter(annotator=annotator).exists():
@@ -176,7 +193,11 @@ def _lease_locked_task(*, annotator: Annotator, task: TripletTask, now: datetime
 
 
 def task_lease_next(
-    *, annotator: Annotator, dataset: Dataset, condition: Condition | None = None, now: datetime | None = None
+    *,
+    annotator: Annotator,
+    dataset: Dataset,
+    condition: Condition | None = None,
+    now: datetime | None = None,
 ) -> Lease | None:
     """Lease the next task of the dataset to the annotator, or return None when none is left.
 
@@ -189,10 +210,17 @@ def task_lease_next(
     now = now or timezone.now()
     _check_can_lease(annotator=annotator, dataset=dataset, condition=condition)
 
-    held = lease_active_get(annotator=annotator, dataset=dataset, condition=condition, now=now)
-    if held is not None:
-        logger.debug("annotator %s holds lease %s on task %s already", annotator.pk, held.pk, held.task_id)
-        return held
+    active_lease = lease_active_get(
+        annotator=annotator, dataset=dataset, condition=condition, now=now
+    )
+    if active_lease is not None:
+        logger.debug(
+            "annotator %s already has lease %s on task %s",
+            annotator.pk,
+            active_lease.pk,
+            active_lease.task_id,
+        )
+        return active_lease
 
     skipped: set[int] = set()
     for _attempt in range(MAX_LEASE_ATTEMPTS):
@@ -206,20 +234,33 @@ def task_lease_next(
                 .first()
             )
             if task is None:
-                logger.debug("no task left for annotator %s in dataset %s", annotator.pk, dataset.slug)
+                logger.debug(
+                    "no task left for annotator %s in dataset %s", annotator.pk, dataset.slug
+                )
                 return None
             lease = _lease_locked_task(annotator=annotator, task=task, now=now)
         if lease is not None:
             logger.debug(
                 "leased task %s to annotator %s until %s (left %s, right %s)",
-                task.pk, annotator.pk, lease.expires_at.isoformat(), lease.left_item_id, lease.right_item_id,
+                task.pk,
+                annotator.pk,
+                lease.expires_at.isoformat(),
+                lease.left_item_id,
+                lease.right_item_id,
             )
             return lease
-        logger.debug("task %s filled up before annotator %s could lease it; trying the next", task.pk, annotator.pk)
+        logger.debug(
+            "task %s filled up before annotator %s could lease it; trying the next",
+            task.pk,
+            annotator.pk,
+        )
         skipped.add(task.pk)
 
     logger.warning(
-        "gave up leasing a task to annotator %s in dataset %s after %s candidates filled up concurrently",
-        annotator.pk, dataset.slug, MAX_LEASE_ATTEMPTS,
+        "gave up leasing a task to annotator %s in dataset %s: "
+        "%s candidates in a row filled up concurrently",
+        annotator.pk,
+        dataset.slug,
+        MAX_LEASE_ATTEMPTS,
     )
     return None

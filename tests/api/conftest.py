@@ -1,14 +1,7 @@
+"""Fixtures of the API tests: token-authenticated sessions against the live server."""
+
 import pytest
 import requests
-
-from tests.services.factories import build_dataset
-
-
-@pytest.fixture
-def make_dataset(db):
-    """Override of the shared fixture, which fails on Django 5.2 (see build_dataset)."""
-    # TODO: drop this override once tests/conftest.py saves the images from a named ContentFile.
-    return build_dataset
 
 
 @pytest.fixture
@@ -19,7 +12,9 @@ def client_for(live_server, django_user_model):
     from annotation.models import Annotator
 
     def build(username: str, *, staff: bool = False, blocked: bool = False) -> requests.Session:
-        user = django_user_model.objects.create_user(username=username, password=f"pw-{username}-123", is_staff=staff)
+        user = django_user_model.objects.create_user(
+            username=username, password=f"pw-{username}-123", is_staff=staff
+        )
         Annotator.objects.create(user=user, is_blocked=blocked)
         session = requests.Session()
         session.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"

@@ -19,6 +19,13 @@ def next_task(session: requests.Session, dataset: str = "shoes", **params) -> re
     return get(session, "/api/v1/tasks/next/", params={"dataset": dataset, **params})
 
 
-def answer(session: requests.Session, task_id: int, choice, *, token=None, response_ms=750, **extra) -> requests.Response:
-    body = {"choice": choice, "client_token": str(token or uuid.uuid4()), "response_ms": response_ms, **extra}
+def answer(
+    session: requests.Session, task_id: int, choice, *, token=None, response_ms=750, **extra
+) -> requests.Response:
+    body = {
+        "choice": choice,
+        "client_token": str(token or uuid.uuid4()),
+        "response_ms": response_ms,
+        **extra,
+    }
     return post(session, f"/api/v1/tasks/{task_id}/answer/", json=body)

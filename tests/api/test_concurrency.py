@@ -90,7 +90,11 @@ def test_concurrent_answers_fill_tasks_exactly(make_dataset, client_for):
             served += 1
 
     served = run_at_once([lambda s=s: work(s) for s in sessions])
-    counts = list(TripletTask.objects.filter(pk__in=[t.pk for t in tasks]).values_list("answers_count", flat=True))
+    counts = list(
+        TripletTask.objects.filter(pk__in=[t.pk for t in tasks]).values_list(
+            "answers_count", flat=True
+        )
+    )
 
     assert sum(served) == 8
     assert counts == [2, 2, 2, 2]
@@ -108,7 +112,9 @@ def test_concurrent_duplicate_answers_one_judgement(make_dataset, client_for):
 
     copies = [copy_session(session) for _ in range(16)]
 
-    responses = run_at_once([lambda c=c: answer(c, task["id"], chosen, token=token) for c in copies])
+    responses = run_at_once(
+        [lambda c=c: answer(c, task["id"], chosen, token=token) for c in copies]
+    )
     statuses = sorted(response.status_code for response in responses)
 
     assert statuses == [200] * 15 + [201]

@@ -25,7 +25,9 @@ def test_image_bytes_and_headers(dataset, client_for):
 def test_image_304_on_matching_etag(dataset, client_for):
     item = dataset.items.order_by("id").first()
 
-    response = get(client_for("alice"), image_path(item), headers={"If-None-Match": f'"{item.content_hash}"'})
+    response = get(
+        client_for("alice"), image_path(item), headers={"If-None-Match": f'"{item.content_hash}"'}
+    )
 
     assert response.status_code == 304
     assert response.content == b""
@@ -62,7 +64,9 @@ def test_image_jpeg_content_type(dataset, client_for):
 def test_image_ignores_accept_header(dataset, client_for):
     item = dataset.items.order_by("id").first()
 
-    response = get(client_for("alice"), image_path(item), headers={"Accept": "image/webp,image/png"})
+    response = get(
+        client_for("alice"), image_path(item), headers={"Accept": "image/webp,image/png"}
+    )
 
     assert response.status_code == 200
 

@@ -4,7 +4,9 @@ import requests
 
 
 def test_schema_lists_operations(live_server):
-    response = requests.get(f"{live_server.url}/api/v1/schema/", headers={"Accept": "application/json"}, timeout=30)
+    response = requests.get(
+        f"{live_server.url}/api/v1/schema/", headers={"Accept": "application/json"}, timeout=30
+    )
     schema = response.json()
 
     assert response.status_code == 200
@@ -18,7 +20,9 @@ def test_schema_lists_operations(live_server):
 def test_schema_validates(live_server):
     from drf_spectacular.validation import validate_schema
 
-    schema = requests.get(f"{live_server.url}/api/v1/schema/", headers={"Accept": "application/json"}, timeout=30)
+    schema = requests.get(
+        f"{live_server.url}/api/v1/schema/", headers={"Accept": "application/json"}, timeout=30
+    )
 
     validate_schema(schema.json())
 

@@ -20,7 +20,9 @@ def browser(live_server, django_user_model):
     client = Client()
     assert client.login(username="pat", password="pw-pat-123")
     session = requests.Session()
-    session.cookies.set(settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value)
+    session.cookies.set(
+        settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value
+    )
     session.base_url = live_server.url
     return session
 
@@ -39,7 +41,9 @@ def answer_body() -> dict:
 def test_session_answer_without_csrf_403(browser, dataset):
     task = leased_task(browser, dataset)
 
-    response = browser.post(f"{browser.base_url}/api/v1/tasks/{task['id']}/answer/", json=answer_body(), timeout=30)
+    response = browser.post(
+        f"{browser.base_url}/api/v1/tasks/{task['id']}/answer/", json=answer_body(), timeout=30
+    )
 
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]

@@ -31,8 +31,16 @@ def test_answer_201_shape(leased, alice):
 
     assert response.status_code == 201
     assert set(body) == {
-        "id", "task", "choice", "chosen_item", "left_item", "right_item",
-        "response_ms", "client_token", "after_lease_expired", "created_at",
+        "id",
+        "task",
+        "choice",
+        "chosen_item",
+        "left_item",
+        "right_item",
+        "response_ms",
+        "client_token",
+        "after_lease_expired",
+        "created_at",
     }
     assert body["task"] == leased["id"]
     assert body["choice"] == "candidate"
@@ -278,7 +286,9 @@ def test_judgements_mine_lists_own_only(dataset, client_for):
 
     response = get(alice, "/api/v1/judgements/mine/")
     body = response.json()
-    alice_ids = set(Judgement.objects.filter(annotator__user=alice.user).values_list("id", flat=True))
+    alice_ids = set(
+        Judgement.objects.filter(annotator__user=alice.user).values_list("id", flat=True)
+    )
 
     assert response.status_code == 200
     assert body["count"] == 2

@@ -27,8 +27,13 @@ def test_next_returns_task_shape(dataset, client_for):
         "prompt": "Which is closer to the reference in colour?",
     }
     assert body["anchor"]["id"] == task.anchor_id
-    assert [candidate["id"] for candidate in body["candidates"]] == [lease.left_item_id, lease.right_item_id]
-    assert all(candidate["image_url"].startswith("/api/v1/items/") for candidate in body["candidates"])
+    assert [candidate["id"] for candidate in body["candidates"]] == [
+        lease.left_item_id,
+        lease.right_item_id,
+    ]
+    assert all(
+        candidate["image_url"].startswith("/api/v1/items/") for candidate in body["candidates"]
+    )
     assert body["lease_expires_at"] == lease.expires_at.isoformat().replace("+00:00", "Z")
 
 
@@ -167,7 +172,7 @@ def test_next_bad_token_rejected(dataset, live_server):
         timeout=30,
     )
 
-    # DRF answers 403 rather than 401 because SessionAuthentication, listed first, sends no challenge.
+    # DRF returns 403, not 401, because SessionAuthentication (listed first) sends no challenge.
     assert response.status_code in (401, 403)
     assert response.json()["detail"] == "Invalid token."
 
@@ -186,11 +191,12 @@ def test_next_candidate_order_matches_lease(dataset, client_for, settings, seed)
     settings.CSN_TASK_ORDER_SEED = seed
     make_tasks(dataset, 8)
     alice = client_for("alice")
-    shown = []
+    order_matches = []
     for _ in range(8):
         body = next_task(alice).json()
         lease = Lease.objects.get(task_id=body["id"])
-        shown.append([candidate["id"] for candidate in body["candidates"]] == [lease.left_item_id, lease.right_item_id])
+        shown = [candidate["id"] for candidate in body["candidates"]]
+        order_matches.append(shown == [lease.left_item_id, lease.right_item_id])
         answer(alice, body["id"], "tie")
 
-    assert all(shown)
+    assert all(order_matches)

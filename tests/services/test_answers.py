@@ -9,7 +9,12 @@ from django.db import connection
 from django.utils import timezone
 
 from annotation.models import Judgement, Lease, Triplet, TripletTask
-from annotation.services.answers import AnswerConflict, AnswerInvalid, TaskNotLeased, judgement_record
+from annotation.services.answers import (
+    AnswerConflict,
+    AnswerInvalid,
+    TaskNotLeased,
+    judgement_record,
+)
 from annotation.services.leasing import AnnotatorBlocked, task_lease_next
 from tests.services.factories import make_annotator, make_tasks
 
@@ -195,7 +200,9 @@ def test_answer_rejects_blocked_annotator(lease, annotator):
 @pytest.mark.parametrize("kind", ["anchor", "other item", "string", "boolean", "float"])
 def test_answer_rejects_invalid_choice(lease, annotator, kind):
     task = lease.task
-    other_item = task.dataset.items.exclude(pk__in=[task.anchor_id, task.candidate_a_id, task.candidate_b_id]).first()
+    other_item = task.dataset.items.exclude(
+        pk__in=[task.anchor_id, task.candidate_a_id, task.candidate_b_id]
+    ).first()
     choice = {
         "anchor": task.anchor_id,
         "other item": other_item.pk,

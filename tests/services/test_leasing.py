@@ -10,7 +10,12 @@ from django.utils import timezone
 
 from annotation.models import Lease, TripletTask
 from annotation.services.answers import judgement_record
-from annotation.services.leasing import AnnotatorBlocked, ConditionInactive, task_lease_next
+from annotation.services.leasing import (
+    AnnotatorBlocked,
+    ConditionInactive,
+    _lease_locked_task,
+    task_lease_next,
+)
 from tests.services.factories import make_annotator, make_tasks
 
 
@@ -22,7 +27,12 @@ def dataset(make_dataset):
 def answer(annotator, lease, choice=None, now=None):
     choice = choice if choice is not None else lease.left_item_id
     return judgement_record(
-        annotator=annotator, task=lease.task, choice=choice, client_token=uuid.uuid4(), response_ms=800, now=now
+        annotator=annotator,
+        task=lease.task,
+        choice=choice,
+        client_token=uuid.uuid4(),
+        response_ms=800,
+        now=now,
     )
 
 
@@ -81,7 +91,9 @@ def test_lease_never_serves_answered_task(dataset, annotator):
     make_tasks(dataset, 2)
     first = task_lease_next(annotator=annotator, dataset=dataset)
     answer(annotator, first)
-    TripletTask.objects.filter(pk=first.task_id).update(status=TripletTask.Status.OPEN, answers_wanted=5)
+    TripletTask.objects.filter(pk=first.task_id).update(
+        status=TripletTask.Status.OPEN, answers_wanted=5
+    )
 
     second = task_lease_next(annotator=annotator, dataset=dataset)
     answer(annotator, second)
@@ -165,7 +177,8 @@ def test_lease_candidate_order_seeded_and_random(dataset, django_user_model, set
     def draw_orders():
         Lease.objects.all().delete()
         return [
-            task_lease_next(annotator=someone, dataset=dataset).left_item_id == tasks[0].candidate_a_id
+            task_lease_next(annotator=someone, dataset=dataset).left_item_id
+            == tasks[0].candidate_a_id
             for someone in annotators
         ]
 
@@ -255,7 +268,9 @@ def _run_at_once(workers):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(index, work)) for index, work in enumerate(workers)]
+    threads = [
+        threading.Thread(target=run, args=(index, work)) for index, work in enumerate(workers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -271,7 +286,9 @@ def test_lease_concurrent_distinct_tasks(make_dataset, django_user_model):
     make_tasks(dataset, 40)
     annotators = [make_annotator(django_user_model, f"worker{number}") for number in range(24)]
 
-    leases = _run_at_once([lambda a=a: task_lease_next(annotator=a, dataset=dataset) for a in annotators])
+    leases = _run_at_once(
+        [lambda a=a: task_lease_next(annotator=a, dataset=dataset) for a in annotators]
+    )
 
     task_ids = [lease.task_id for lease in leases if lease is not None]
     assert len(task_ids) == 24
@@ -286,7 +303,9 @@ def test_lease_concurrent_never_over_serves(make_dataset, django_user_model):
     tasks = make_tasks(dataset, 5, answers_wanted=2)
     annotators = [make_annotator(django_user_model, f"worker{number}") for number in range(24)]
 
-    leases = _run_at_once([lambda a=a: task_lease_next(annotator=a, dataset=dataset) for a in annotators])
+    leases = _run_at_once(
+        [lambda a=a: task_lease_next(annotator=a, dataset=dataset) for a in annotators]
+    )
     per_task = {task.pk: Lease.objects.filter(task=task).count() for task in tasks}
     # Rows locked by other requests were skipped, so some requests may have come back empty.
     for someone, lease in zip(annotators, leases, strict=True):
@@ -297,3 +316,26 @@ def test_lease_concurrent_never_over_serves(make_dataset, django_user_model):
     assert max(per_task.values()) <= 2
     assert sum(lease is not None for lease in leases) == sum(per_task.values())
     assert topped_up == {task.pk: 2 for task in tasks}
+
+
+def test_locked_recount_skips_full_task(dataset, annotator, django_user_model):
+    (task,) = make_tasks(dataset, 1)
+    now = timezone.now()
+    task_lease_next(annotator=annotator, dataset=dataset, now=now)
+
+    lease = _lease_locked_task(
+        annotator=make_annotator(django_user_model, "late"), task=task, now=now
+    )
+
+    assert lease is None
+    assert Lease.objects.count() == 1
+
+
+def test_locked_recount_returns_own_lease(dataset, annotator):
+    (task,) = make_tasks(dataset, 1)
+    now = timezone.now()
+    first = task_lease_next(annotator=annotator, dataset=dataset, now=now)
+
+    lease = _lease_locked_task(annotator=annotator, task=task, now=now)
+
+    assert lease.pk == first.pk

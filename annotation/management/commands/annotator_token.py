@@ -14,9 +14,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", required=True, help="Username of the Django user.")
         parser.add_argument(
-            "--create", action="store_true", help="Create the user, without a usable password, if it does not exist."
+            "--create",
+            action="store_true",
+            help="Create the user, without a usable password, if it does not exist.",
         )
-        parser.add_argument("--staff", action="store_true", help="Make the user staff, for the staff endpoints.")
+        parser.add_argument(
+            "--staff", action="store_true", help="Make the user staff, for the staff endpoints."
+        )
 
     def handle(self, *args, username: str, create: bool, staff: bool, **options):
         user_model = get_user_model()
@@ -24,7 +28,9 @@ class Command(BaseCommand):
             user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
             if user is None:
                 if not create:
-                    raise CommandError(f"user {username!r} does not exist; add --create to create it")
+                    raise CommandError(
+                        f"user {username!r} does not exist; add --create to create it"
+                    )
                 user = user_model.objects.create_user(**{user_model.USERNAME_FIELD: username})
                 user.set_unusable_password()
                 user.save()

@@ -141,6 +141,17 @@ CSN_RETRAIN_CHECK_SECONDS = env.float("CSN_RETRAIN_CHECK_SECONDS", default=60.0)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # A broker without a server, for a single machine: messages are files in a shared folder.
+    CSN_BROKER_DIR = Path(env("CSN_BROKER_DIR", default=str(VAR_DIR / "broker")))
+    for folder in ("queue", "processed"):
+        (CSN_BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CSN_BROKER_DIR / "queue"),
+        "data_folder_out": str(CSN_BROKER_DIR / "queue"),
+        "processed_folder": str(CSN_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

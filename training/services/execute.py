@@ -10,6 +10,7 @@ from training import csn
 from training.models import ModelVersion, TrainingRun
 from training.services.data import TrainingData, default_model_settings, training_data_for
 from training.services.runs import (
+    RunNotRunning,
     published_model_version,
     training_run_claim,
     training_run_fail,
@@ -79,6 +80,9 @@ def training_run_execute(*, run_id: int, progress: bool | None = None) -> ModelV
 
     try:
         return _train_and_publish(run, progress)
+    except RunNotRunning:
+        # The run already ended (failed as stale, usually); keep the error recorded then.
+        raise
     except Exception as error:
         training_run_fail(run=run, error=error)
         raise

@@ -1,0 +1,166 @@
+"""Selection rounds on a freshly trained model: new tasks, the random share, retiring stale tasks."""
+
+import uuid
+
+import pytest
+
+from annotation.importers.seeding import seed_random_tasks
+from annotation.models import Lease, TripletTask
+from annotation.services.answers import judgement_record
+from annotation.services.leasing import task_lease_next
+from tests.services.factories import make_annotator
+from tests.training.conftest import TINY_SETTINGS, add_item
+from training.models import LoopSettings, ModelVersion, SelectionRound
+from training.services.execute import training_run_execute
+from training.services.runs import training_run_request
+from training.services.selection import selection_rounds_for_version
+
+TASKS_PER_ROUND = 12
+RANDOM_SHARE = 0.25
+SEEDED_PER_CONDITION = 30
+
+
+def train_version(dataset) -> ModelVersion:
+    run, _ = training_run_request(dataset=dataset, settings=TINY_SETTINGS, enqueue=False)
+    return training_run_execute(run_id=run.pk)
+
+
+def triple(task: TripletTask) -> tuple[int, int, int, int]:
+    return (task.condition_id, task.anchor_id, task.candidate_a_id, task.candidate_b_id)
+
+
+@pytest.fixture
+def loop_dataset(sampled_dataset):
+    """The sampled dataset with loop settings, seeded random tasks and a published version 1."""
+    LoopSettings.objects.create(
+        dataset=sampled_dataset, strategy="uncertainty", tasks_per_round=TASKS_PER_ROUND,
+        random_share=RANDOM_SHARE, max_item_appearances=50, answers_wanted=2,
+    )
+    seed_random_tasks(dataset=sampled_dataset, count=SEEDED_PER_CONDITION, seed=0)
+    return sampled_dataset
+
+
+@pytest.mark.slow
+def test_round_queues_strategy_tasks_of_the_version(loop_dataset):
+    version = train_version(loop_dataset)
+
+    rounds = selection_rounds_for_version(model_version_id=version.pk)
+
+    tasks = TripletTask.objects.filter(dataset=loop_dataset, origin=TripletTask.Origin.STRATEGY)
+    assert sorted(selection_round.condition.slug for selection_round in rounds) == ["brightness", "colour"]
+    assert SelectionRound.objects.filter(dataset=loop_dataset, model_version=version).count() == 2
+    assert tasks.count() == 2 * TASKS_PER_ROUND
+    assert tasks.exclude(model_version=version).count() == 0
+    assert tasks.exclude(status=TripletTask.Status.OPEN).count() == 0
+    assert tasks.exclude(answers_wanted=2).count() == 0
+    assert [selection_round.tasks_created for selection_round in rounds] == [TASKS_PER_ROUND, TASKS_PER_ROUND]
+
+
+@pytest.mark.slow
+def test_round_flags_the_random_share(loop_dataset):
+    version = train_version(loop_dataset)
+
+    rounds = selection_rounds_for_version(model_version_id=version.pk)
+
+    expected = round(TASKS_PER_ROUND * RANDOM_SHARE)
+    for selection_round in rounds:
+        tasks = TripletTask.objects.filter(condition=selection_round.condition, origin=TripletTask.Origin.STRATEGY)
+        assert tasks.filter(strategy="random").count() == expected, selection_round.condition.slug
+        assert tasks.filter(strategy="uncertainty").count() == TASKS_PER_ROUND - expected
+        assert selection_round.random_tasks == expected
+
+
+@pytest.mark.slow
+def test_round_never_repeats_an_asked_triple(loop_dataset):
+    seeded = {triple(task) for task in TripletTask.objects.filter(dataset=loop_dataset)}
+    version = train_version(loop_dataset)
+
+    rounds = selection_rounds_for_version(model_version_id=version.pk)
+
+    new_tasks = TripletTask.objects.filter(dataset=loop_dataset, origin=TripletTask.Origin.STRATEGY)
+    repeated = {triple(task) for task in new_tasks} & seeded
+    assert repeated == set()
+    assert TripletTask.objects.filter(dataset=loop_dataset).count() == len(seeded) + sum(
+        selection_round.tasks_created for selection_round in rounds
+    )
+    assert all(selection_round.excluded_asked >= 0 for selection_round in rounds)
+
+
+@pytest.mark.slow
+def test_round_covers_items_without_triplets(loop_dataset):
+    version = train_version(loop_dataset)
+    newcomer = add_item(loop_dataset, 99, "green", 0.6)
+
+    selection_rounds_for_version(model_version_id=version.pk)
+
+    for condition in loop_dataset.conditions.all():
+        tasks = TripletTask.objects.filter(condition=condition, origin=TripletTask.Origin.STRATEGY)
+        mentioning = [task.pk for task in tasks if newcomer.pk in (task.anchor_id, task.candidate_a_id, task.candidate_b_id)]
+        assert mentioning, f"no new task of {condition.slug} asks about item {newcomer.pk}"
+
+
+@pytest.mark.slow
+def test_strategy_tasks_are_served_before_seeded_ones(loop_dataset, django_user_model):
+    version = train_version(loop_dataset)
+    selection_rounds_for_version(model_version_id=version.pk)
+    annotator = make_annotator(django_user_model, "first")
+
+    lease = task_lease_next(annotator=annotator, dataset=loop_dataset)
+
+    assert lease.task.origin == TripletTask.Origin.STRATEGY
+    assert lease.task.model_version_id == version.pk
+    assert lease.task.priority > 1.0
+
+
+@pytest.mark.slow
+def test_newer_round_retires_stale_tasks_but_keeps_answered_and_leased(loop_dataset, django_user_model):
+    first_version = train_version(loop_dataset)
+    selection_rounds_for_version(model_version_id=first_version.pk)
+    colour = loop_dataset.conditions.get(slug="colour")
+
+    answering, holding, leasing = (make_annotator(django_user_model, name) for name in ("answering", "holding", "leasing"))
+    answered_lease = task_lease_next(annotator=answering, dataset=loop_dataset, condition=colour)
+    judgement_record(
+        annotator=answering, task=answered_lease.task, choice=answered_lease.task.candidate_a_id,
+        client_token=uuid.uuid4(), response_ms=800,
+    )
+    task_lease_next(annotator=holding, dataset=loop_dataset, condition=colour)
+    leased = task_lease_next(annotator=leasing, dataset=loop_dataset, condition=colour).task
+    answered = answered_lease.task
+    assert leased.pk != answered.pk
+    assert Lease.objects.filter(task=leased, annotator__user__username="leasing", answered_at__isnull=True).exists()
+
+    second_version = train_version(loop_dataset)
+    rounds = selection_rounds_for_version(model_version_id=second_version.pk)
+
+    answered.refresh_from_db()
+    leased.refresh_from_db()
+    old_tasks = TripletTask.objects.filter(model_version=first_version)
+    assert answered.status == TripletTask.Status.OPEN
+    assert leased.status == TripletTask.Status.OPEN
+    assert old_tasks.filter(status=TripletTask.Status.RETIRED).count() == old_tasks.count() - 2
+    assert sum(selection_round.tasks_retired for selection_round in rounds) == old_tasks.count() - 2
+    assert TripletTask.objects.filter(origin=TripletTask.Origin.RANDOM).exclude(status=TripletTask.Status.OPEN).count() == 0
+    assert TripletTask.objects.filter(model_version=second_version, status=TripletTask.Status.OPEN).count() == 2 * TASKS_PER_ROUND
+
+
+@pytest.mark.slow
+def test_unpublished_version_runs_no_round(loop_dataset):
+    version = train_version(loop_dataset)
+    ModelVersion.objects.filter(pk=version.pk).update(is_published=False)
+
+    assert selection_rounds_for_version(model_version_id=version.pk) == []
+    assert not TripletTask.objects.filter(origin=TripletTask.Origin.STRATEGY).exists()
+
+
+@pytest.mark.slow
+def test_condition_newer_than_the_model_keeps_its_random_tasks(loop_dataset):
+    from annotation.models import Condition
+
+    version = train_version(loop_dataset)
+    newer = Condition.objects.create(dataset=loop_dataset, slug="shape", name="shape", prompt="Shape?", index=2)
+
+    rounds = selection_rounds_for_version(model_version_id=version.pk)
+
+    assert newer.pk not in {selection_round.condition_id for selection_round in rounds}
+    assert len(rounds) == 2

@@ -1,0 +1,149 @@
+"""The whole active-learning loop on one machine, from an empty database to a served model."""
+
+import secrets
+import threading
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.models import Dataset, Judgement, TripletTask
+from annotation.services.annotators import annotator_for_user
+from annotation.simulation.accounts import simulated_annotator_tokens
+from annotation.simulation.crowd import run_crowd
+from annotation.simulation.oracles import AttributeOracle, NoiseModel
+from training.models import ModelVersion, SelectionRound, TrainingRun
+from training.processes import start_platform, wait_for_http
+from training.services.loop import loop_settings_for, triplets_since_published
+
+# Small enough to retrain in well under a minute on two CPU cores.
+DEMO_TRAINING = {"epochs": 4, "image_size": 32, "embedding_dim": 32, "batch_size": 128, "num_threads": 2}
+
+
+class Command(BaseCommand):
+    help = (
+        "Set up the database, build the fonts dataset, start the web server, a Celery worker and "
+        "beat, seed random tasks, let a simulated crowd answer through the HTTP API and the loop "
+        "retrain and reselect for several rounds, printing held-out accuracy per round. The server "
+        "stays up afterwards for a person to answer tasks; stop everything with Ctrl-C."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", default="fonts", help="slug of the fonts dataset to build or reuse")
+        parser.add_argument("--max-fonts", type=int, default=80, help="font faces to render (fewer is faster)")
+        parser.add_argument("--rounds", type=int, default=3, help="crowd rounds, each followed by retraining")
+        parser.add_argument("--answers-per-round", type=int, default=400)
+        parser.add_argument("--annotators", type=int, default=4, help="simulated annotators")
+        parser.add_argument("--error-rate", type=float, default=0.05, help="mean error rate of the simulated crowd")
+        parser.add_argument("--strategy", default="uncertainty", help="selection strategy: random, uncertainty or bald")
+        parser.add_argument("--seed-tasks", type=int, default=150, help="random tasks per condition before any model")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--round-timeout", type=float, default=900, help="seconds to wait for a retrain")
+        parser.add_argument("--exit", action="store_true", help="stop the services after the rounds")
+
+    def handle(self, *args, **options):
+        call_command("migrate", verbosity=0)
+        dataset = self._dataset(options)
+        password = self._accounts()
+        self._configure_loop(dataset, options)
+
+        services = start_platform(port=options["port"], check_seconds=5.0)
+        base_url = f"http://127.0.0.1:{options['port']}"
+        try:
+            wait_for_http(f"{base_url}/accounts/login/", services)
+            self.stdout.write(f"web server on {base_url}, Celery worker and beat running (logs in {settings.VAR_DIR / 'logs'})")
+            self._rounds(dataset, base_url, services, options)
+            self._print_access(dataset, base_url, password)
+            if not options["exit"]:
+                self._serve_until_interrupted(services)
+        finally:
+            services.stop()
+
+    def _dataset(self, options) -> Dataset:
+        slug = options["dataset"]
+        if not Dataset.objects.filter(slug=slug).exists():
+            self.stdout.write(f"building the fonts dataset {slug!r} from the fonts installed on this machine")
+            call_command("build_fonts_dataset", dataset=slug, max_fonts=options["max_fonts"], seed=options["seed"])
+        dataset = Dataset.objects.get(slug=slug)
+
+        if not TripletTask.objects.filter(dataset=dataset).exists():
+            call_command("seed_tasks", dataset=slug, count=options["seed_tasks"], seed=options["seed"])
+        return dataset
+
+    def _accounts(self) -> str:
+        """Create the admin and a local annotator, both named demo; return the password."""
+        user_model = get_user_model()
+        user = user_model.objects.filter(username="demo").first()
+        password = secrets.token_urlsafe(9)
+        if user is None:
+            user = user_model.objects.create_superuser(username="demo", email="", password=password)
+        else:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        annotator_for_user(user=user)
+        return password
+
+    def _configure_loop(self, dataset: Dataset, options) -> None:
+        loop_settings = loop_settings_for(dataset=dataset)
+        loop_settings.training_settings = {**DEMO_TRAINING, "seed": options["seed"]}
+        loop_settings.strategy = options["strategy"]
+        loop_settings.retrain_after_triplets = max(20, options["answers_per_round"] // 5)
+        loop_settings.tasks_per_round = options["answers_per_round"]
+        loop_settings.save()
+
+    def _rounds(self, dataset: Dataset, base_url: str, services, options) -> None:
+        oracle = AttributeOracle.from_dataset(dataset)
+        noise = NoiseModel(error_rate=options["error_rate"])
+        tokens = simulated_annotator_tokens(seed=options["seed"], count=options["annotators"])
+        self.stdout.write("round | answers so far | model version | held-out accuracy per condition")
+
+        for number in range(1, options["rounds"] + 1):
+            report = run_crowd(
+                base_url=base_url, dataset_slug=dataset.slug, tokens=tokens, oracle=oracle, noise=noise,
+                max_answers=options["answers_per_round"], think_time_ms=10, seed=options["seed"] + number,
+                progress=False,
+            )
+            if report.answers == 0:
+                self.stdout.write("the crowd found no tasks left; stopping the rounds")
+                return
+            version = self._wait_for_model(dataset, services, options["round_timeout"])
+            self._print_round(number, dataset, version)
+
+    def _wait_for_model(self, dataset: Dataset, services, timeout_s: float) -> ModelVersion | None:
+        """Wait until the loop has trained on what the crowd gave and queued the next tasks."""
+        threshold = loop_settings_for(dataset=dataset).retrain_after_triplets
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            services.check_alive()
+            active = TrainingRun.objects.filter(dataset=dataset, status__in=["queued", "running"]).exists()
+            version = ModelVersion.objects.filter(dataset=dataset, is_published=True).first()
+            selected = version is not None and SelectionRound.objects.filter(model_version=version).exists()
+            if not active and triplets_since_published(dataset=dataset) < threshold and (version is None or selected):
+                return version
+            time.sleep(1.0)
+        raise CommandError(f"no new model within {timeout_s:.0f} s; see the worker log in {settings.VAR_DIR / 'logs'}")
+
+    def _print_round(self, number: int, dataset: Dataset, version: ModelVersion | None) -> None:
+        answers = Judgement.objects.filter(task__dataset=dataset).count()
+        if version is None:
+            self.stdout.write(f"{number:5d} | {answers:14d} | none yet (fewer triplets than the retrain threshold)")
+            return
+        per_condition = version.metrics.get("held_out_per_condition", {})
+        accuracies = ", ".join(f"{slug} {accuracy:.3f}" for slug, accuracy in per_condition.items())
+        self.stdout.write(f"{number:5d} | {answers:14d} | v{version.number:<12d} | {accuracies}")
+
+    def _print_access(self, dataset: Dataset, base_url: str, password: str) -> None:
+        self.stdout.write(self.style.SUCCESS(f"annotate at {base_url}/annotate/{dataset.slug}/"))
+        self.stdout.write(f"log in as demo / {password} (also the admin: {base_url}/admin/)")
+
+    def _serve_until_interrupted(self, services) -> None:
+        self.stdout.write("the server stays up; press Ctrl-C to stop it")
+        stop = threading.Event()
+        try:
+            while not stop.wait(2.0):
+                services.check_alive()
+        except KeyboardInterrupt:
+            self.stdout.write("stopping")

@@ -77,9 +77,9 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/api/v1/schema/", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
             return server
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
     server.terminate()
     raise SystemExit(f"gunicorn did not start on 127.0.0.1:{port} within 30 s")

@@ -27,7 +27,7 @@ def create_generated_dataset(*, slug: str, n_items: int, n_tasks: int, seed: int
         Image.new("RGB", (32, 32), colour).save(buffer, format="PNG")
         data = buffer.getvalue()
         item = Item(dataset=dataset, external_id=str(number), content_hash=hashlib.sha256(data).hexdigest())
-        item.image.save(f"{number}.png", ContentFile(data), save=False)
+        item.image.save(f"{number}.png", ContentFile(data, name=f"{number}.png"), save=False)
         items.append(item)
     Item.objects.bulk_create(items, ignore_conflicts=True)
     item_ids = np.array(Item.objects.filter(dataset=dataset).values_list("id", flat=True))

@@ -129,6 +129,7 @@ CSN_CROWD_ID_PARAMETERS = env.list(
     "CSN_CROWD_ID_PARAMETERS", default=["PROLIFIC_PID:prolific", "workerId:mturk"]
 )
 CSN_CROWD_COMPLETION_CODE = env("CSN_CROWD_COMPLETION_CODE", default="")
+CSN_TASK_ORDER_SEED = env.int("CSN_TASK_ORDER_SEED", default=None)
 
 # Training and the active-learning loop.
 CSN_MODEL_DIR = Path(env("CSN_MODEL_DIR", default=str(VAR_DIR / "models")))

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+from types import SimpleNamespace
 
 import pytest
 from django.core.files.base import ContentFile
@@ -76,3 +77,34 @@ def sampled_dataset(colour_dataset):
     dataset = colour_dataset()
     call_command("sample_triplets", dataset=dataset.slug, count=30, seed=1, stdout=io.StringIO())
     return dataset
+
+
+@pytest.fixture
+def sent_runs(monkeypatch) -> list[tuple[list, str]]:
+    """Record train_run messages instead of sending (or, in eager mode, running) them."""
+    from training import tasks
+
+    sent = []
+
+    def apply_async(args, queue):
+        sent.append((args, queue))
+        return SimpleNamespace(id="celery-task-1")
+
+    monkeypatch.setattr(tasks.train_run, "apply_async", apply_async)
+    return sent
+
+
+@pytest.fixture
+def client_for(live_server, django_user_model):
+    """Return a function that creates a user and a requests session authenticated by its token."""
+    import requests
+    from rest_framework.authtoken.models import Token
+
+    def build(username: str, *, staff: bool = False) -> requests.Session:
+        user = django_user_model.objects.create_user(username=username, password=f"pw-{username}-123", is_staff=staff)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+        session.base_url = live_server.url
+        return session
+
+    return build

@@ -2,7 +2,6 @@
 
 import itertools
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -29,21 +28,6 @@ def publish_version(dataset, *, triplet_count: int) -> ModelVersion:
         dataset=dataset, number=1, run=run, checkpoint_path="/nonexistent.pt",
         triplet_count=triplet_count, is_published=True,
     )
-
-
-@pytest.fixture
-def sent_runs(monkeypatch) -> list[tuple[list, str]]:
-    """Record train_run messages instead of sending (or, in eager mode, running) them."""
-    from training import tasks
-
-    sent = []
-
-    def apply_async(args, queue):
-        sent.append((args, queue))
-        return SimpleNamespace(id="celery-task-1")
-
-    monkeypatch.setattr(tasks.train_run, "apply_async", apply_async)
-    return sent
 
 
 @pytest.fixture

@@ -162,3 +162,25 @@ def test_train_csn_rejects_while_a_run_is_active(sampled_dataset):
 def test_train_csn_rejects_unknown_dataset(db):
     with pytest.raises(CommandError, match="dataset 'nowhere' not found"):
         call_command("train_csn", dataset="nowhere")
+
+
+@pytest.mark.slow
+def test_warm_start_takes_a_new_condition(sampled_dataset, caplog):
+    from annotation.models import Condition
+    from training.models import ModelVersion
+
+    train(sampled_dataset)
+    first = ModelVersion.objects.get(dataset=sampled_dataset, number=1)
+    Condition.objects.create(
+        dataset=sampled_dataset, slug="tone", name="tone", prompt="Which is closer in tone?", index=2,
+        attribute="brightness",
+    )
+    call_command("sample_triplets", dataset=sampled_dataset.slug, condition=["tone"], count=20, stdout=io.StringIO())
+    caplog.set_level("INFO", logger="training.services.execute")
+
+    train(sampled_dataset)
+
+    second = ModelVersion.objects.get(dataset=sampled_dataset, number=2)
+    assert second.is_published
+    assert csn.load_checkpoint(second.checkpoint_path).conditions == ["colour", "brightness", "tone"]
+    assert f"warm start {first.checkpoint_path}" in caplog.text

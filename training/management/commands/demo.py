@@ -9,17 +9,30 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.models import Dataset, Judgement, TripletTask
+from annotation.models import Dataset, Judgement, Triplet, TripletTask
 from annotation.services.annotators import annotator_for_user
 from annotation.simulation.accounts import simulated_annotator_tokens
 from annotation.simulation.crowd import run_crowd
 from annotation.simulation.oracles import AttributeOracle, NoiseModel
 from training.models import ModelVersion, SelectionRound, TrainingRun
 from training.processes import start_platform, wait_for_http
+from training.services.evaluation import attribute_test_accuracy
 from training.services.loop import loop_settings_for, triplets_since_published
 
 # Small enough to retrain in well under a minute on two CPU cores.
 DEMO_TRAINING = {"epochs": 4, "image_size": 32, "embedding_dim": 32, "batch_size": 128, "num_threads": 2}
+
+
+def model_freshness_seconds(*, version: ModelVersion) -> float:
+    """Seconds from the triplet that crossed the retrain threshold to the version's first selection round."""
+    threshold = loop_settings_for(dataset=version.dataset).retrain_after_triplets
+    previous = ModelVersion.objects.filter(dataset=version.dataset, number__lt=version.number).order_by("-number").first()
+    offset = (previous.triplet_count if previous else 0) + threshold - 1
+    trigger = Triplet.objects.filter(dataset=version.dataset).order_by("id")[offset : offset + 1].first()
+    first_round = SelectionRound.objects.filter(model_version=version).order_by("created_at").first()
+    if trigger is None or first_round is None:
+        return float("nan")
+    return (first_round.created_at - trigger.created_at).total_seconds()
 
 
 class Command(BaseCommand):
@@ -98,7 +111,11 @@ class Command(BaseCommand):
         oracle = AttributeOracle.from_dataset(dataset)
         noise = NoiseModel(error_rate=options["error_rate"])
         tokens = simulated_annotator_tokens(seed=options["seed"], count=options["annotators"])
-        self.stdout.write("round | answers so far | model version | held-out accuracy per condition")
+        self.stdout.write(
+            "Per round: answers so far, the published model version, its accuracy per condition on "
+            "held-out answers and on triplets sampled from glyph attributes (never asked), and the "
+            "seconds from the answer that triggered retraining to the new model's tasks being queued."
+        )
 
         for number in range(1, options["rounds"] + 1):
             report = run_crowd(
@@ -129,11 +146,17 @@ class Command(BaseCommand):
     def _print_round(self, number: int, dataset: Dataset, version: ModelVersion | None) -> None:
         answers = Judgement.objects.filter(task__dataset=dataset).count()
         if version is None:
-            self.stdout.write(f"{number:5d} | {answers:14d} | none yet (fewer triplets than the retrain threshold)")
+            self.stdout.write(f"round {number}: {answers} answers, no model yet (fewer triplets than the retrain threshold)")
             return
-        per_condition = version.metrics.get("held_out_per_condition", {})
-        accuracies = ", ".join(f"{slug} {accuracy:.3f}" for slug, accuracy in per_condition.items())
-        self.stdout.write(f"{number:5d} | {answers:14d} | v{version.number:<12d} | {accuracies}")
+
+        held_out = version.metrics.get("held_out_per_condition", {})
+        attributes = attribute_test_accuracy(version=version)
+        freshness = model_freshness_seconds(version=version)
+        self.stdout.write(f"round {number}: {answers} answers, model v{version.number}, fresh after {freshness:.1f} s")
+        for slug in attributes:
+            held = held_out.get(slug)
+            held_text = f"{held:.3f}" if held is not None else "n/a"
+            self.stdout.write(f"    {slug:<10} held-out answers {held_text}   attribute test {attributes[slug]:.3f}")
 
     def _print_access(self, dataset: Dataset, base_url: str, password: str) -> None:
         self.stdout.write(self.style.SUCCESS(f"annotate at {base_url}/annotate/{dataset.slug}/"))

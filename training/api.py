@@ -1,10 +1,9 @@
 """Staff endpoints of the training loop: request and list training runs, list model versions."""
 
-import logging
-
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,8 +16,6 @@ from training import csn
 from training.models import LoopSettings, ModelVersion, TrainingRun
 from training.services.execute import TRAIN_FIELDS, validate_run_settings
 from training.services.runs import training_run_request
-
-logger = logging.getLogger(__name__)
 
 
 def metrics_summary(metrics: dict) -> dict:
@@ -104,6 +101,25 @@ class TrainingPagination(PageNumberPagination):
     max_page_size = 100
 
 
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="Page number, from 1."),
+    OpenApiParameter("page_size", int, description="Rows per page, at most 100 (default 20)."),
+]
+
+
+def page_serializer(name: str, item_serializer: serializers.Serializer) -> serializers.Serializer:
+    """Describe one page of TrainingPagination's output in the schema."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(help_text="Rows on all pages."),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item_serializer,
+        },
+    )
+
+
 def _dataset_not_found(slug: str) -> Response:
     return error_response(
         status.HTTP_404_NOT_FOUND, f"dataset {slug!r} not found", field="dataset", code="not_found"
@@ -118,10 +134,12 @@ def _paginated(request, view, queryset, serializer_class) -> Response:
 
 class TrainingRunListApi(APIView):
     permission_classes = [IsAdminUser]
+    # JSON only: form encoding cannot carry the settings object.
+    parser_classes = [JSONParser]
 
     class RunRequestInputSerializer(serializers.Serializer):
         variant = serializers.ChoiceField(
-            choices=TrainingRun.Variant.values,
+            choices=TrainingRun.Variant.choices,
             required=False,
             help_text="Model variant; the dataset's loop settings decide when omitted.",
         )
@@ -144,8 +162,14 @@ class TrainingRunListApi(APIView):
 
     @extend_schema(
         operation_id="training_runs_list",
+        tags=["training"],
         summary="List a dataset's training runs, newest first (staff)",
-        responses={200: TrainingRunListItemSerializer(many=True), 403: ErrorSerializer, 404: ErrorSerializer},
+        parameters=PAGE_PARAMETERS,
+        responses={
+            200: page_serializer("TrainingRunPage", TrainingRunListItemSerializer(many=True)),
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
     )
     def get(self, request, slug: str):
         dataset = dataset_get(slug=slug)
@@ -160,6 +184,7 @@ class TrainingRunListApi(APIView):
 
     @extend_schema(
         operation_id="training_runs_request",
+        tags=["training"],
         summary="Request a training run of a dataset (staff)",
         description=(
             "Queues a training run, or joins the run that is already queued or running: a dataset "
@@ -208,8 +233,14 @@ class ModelVersionListApi(APIView):
 
     @extend_schema(
         operation_id="model_versions_list",
+        tags=["training"],
         summary="List a dataset's model versions, newest first (staff)",
-        responses={200: ModelVersionSerializer(many=True), 403: ErrorSerializer, 404: ErrorSerializer},
+        parameters=PAGE_PARAMETERS,
+        responses={
+            200: page_serializer("ModelVersionPage", ModelVersionSerializer(many=True)),
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
     )
     def get(self, request, slug: str):
         dataset = dataset_get(slug=slug)

@@ -39,7 +39,7 @@ TASKS_PER_ROUND = 6
 
 
 def redis_problem() -> str | None:
-    """Return why the broker cannot be used, or None when it answers a ping."""
+    """Return why the broker cannot be used, or None when it responds to a ping."""
     try:
         redis.Redis.from_url(BROKER_URL, socket_connect_timeout=2, socket_timeout=2).ping()
     except redis.RedisError as error:
@@ -58,11 +58,25 @@ def broker():
 
     previous = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
     celery_app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
+    drop_producer_pools()
     celery_app.control.purge()
     yield BROKER_URL
     celery_app.control.purge()
     celery_app.conf.update(**previous)
-    celery_app.pool.force_close_all()
+    drop_producer_pools()
+
+
+def drop_producer_pools() -> None:
+    """Make the next message open a connection to the current broker_url.
+
+    An eager task call creates the app's connection and producer pools for the broker URL of
+    that moment (none, so the AMQP default), and later sends reuse them. NOTE: `_pool` and
+    `_producer_pool` are Celery internals (checked on Celery 5.7); its fork handler clears them the same way.
+    """
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 def database_url() -> str:

@@ -109,6 +109,13 @@ def test_invalid_request_is_rejected_naming_the_field(dataset, staff, sent_runs,
     assert sent_runs == []
 
 
+def test_request_rejects_form_encoding(dataset, staff, sent_runs):
+    response = staff.post(runs_url(staff), data={"variant": "fixed"}, timeout=TIMEOUT)
+
+    assert response.status_code == 415
+    assert not TrainingRun.objects.exists()
+
+
 def test_request_for_unknown_dataset_is_404(dataset, staff, sent_runs):
     response = staff.post(runs_url(staff, "nowhere"), json={}, timeout=TIMEOUT)
 

@@ -35,7 +35,7 @@ def test_execute_of_a_run_not_queued_does_nothing(sampled_dataset):
 
 
 @pytest.mark.slow
-def test_run_failed_as_stale_mid_training_is_not_published(sampled_dataset, settings, monkeypatch):
+def test_stale_run_success_is_not_published(sampled_dataset, settings, monkeypatch):
     """A worker that was presumed dead and reports success later must not publish its model."""
     settings.CSN_RUN_HEARTBEAT_TIMEOUT = 60
     run, _ = training_run_request(dataset=sampled_dataset, settings=TINY_SETTINGS, enqueue=False)

@@ -72,7 +72,7 @@ def test_count_starts_at_the_published_model(dataset):
     assert dataset_check_retraining(dataset=dataset) is None
 
 
-def test_new_triplets_after_the_published_model_queue_a_run(dataset):
+def test_triplets_after_published_model_queue_run(dataset):
     add_triplets(dataset, 30)
     publish_version(dataset, triplet_count=20)
 

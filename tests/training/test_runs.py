@@ -1,6 +1,7 @@
 """Requesting runs: one active run per dataset, dead workers, and late success reports."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -100,6 +101,51 @@ def test_concurrent_requests_share_one_run(transactional_db, make_dataset):
     assert TrainingRun.objects.filter(dataset=dataset).count() == 1
 
 
+@pytest.mark.postgres
+def test_request_racing_an_uncommitted_run_joins_it(transactional_db, make_dataset):
+    """The second request finds no committed run, waits on the unique index, then joins the first."""
+    from django.db import transaction
+
+    dataset = make_dataset()
+    inserted = threading.Event()
+    results = {}
+    errors = []
+
+    def first_request():
+        try:
+            with transaction.atomic():
+                results["first"] = training_run_request(dataset=dataset, enqueue=False)
+                inserted.set()
+                time.sleep(1.0)
+        except Exception as error:  # noqa: BLE001 - reported by the assert below
+            errors.append(error)
+        finally:
+            inserted.set()
+            connection.close()
+
+    def second_request():
+        try:
+            inserted.wait(timeout=10)
+            results["second"] = training_run_request(dataset=dataset, enqueue=False)
+        except Exception as error:  # noqa: BLE001 - reported by the assert below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first_request), threading.Thread(target=second_request)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    first_run, first_created = results["first"]
+    second_run, second_created = results["second"]
+    assert errors == []
+    assert first_created
+    assert not second_created
+    assert second_run.pk == first_run.pk
+
+
 def running_run(dataset, *, heartbeat_age: timedelta) -> TrainingRun:
     moment = timezone.now() - heartbeat_age
     return TrainingRun.objects.create(
@@ -154,7 +200,7 @@ def test_queued_run_is_never_stale(make_dataset, settings):
     assert runs_fail_stale() == []
 
 
-def test_late_success_of_a_failed_run_is_not_published(make_dataset, settings):
+def test_late_success_of_failed_run_rejected(make_dataset, settings):
     settings.CSN_RUN_HEARTBEAT_TIMEOUT = 60
     dataset = make_dataset()
     run, _ = training_run_request(dataset=dataset, enqueue=False)

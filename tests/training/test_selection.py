@@ -113,7 +113,7 @@ def test_strategy_tasks_are_served_before_seeded_ones(loop_dataset, django_user_
 
 
 @pytest.mark.slow
-def test_newer_round_retires_stale_tasks_but_keeps_answered_and_leased(loop_dataset, django_user_model):
+def test_newer_round_retires_untouched_stale_tasks(loop_dataset, django_user_model):
     first_version = train_version(loop_dataset)
     selection_rounds_for_version(model_version_id=first_version.pk)
     colour = loop_dataset.conditions.get(slug="colour")
@@ -154,7 +154,7 @@ def test_unpublished_version_runs_no_round(loop_dataset):
 
 
 @pytest.mark.slow
-def test_condition_newer_than_the_model_keeps_its_random_tasks(loop_dataset):
+def test_round_skips_condition_newer_than_model(loop_dataset):
     from annotation.models import Condition
 
     version = train_version(loop_dataset)

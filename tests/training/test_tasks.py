@@ -69,7 +69,7 @@ def test_train_run_of_a_finished_run_does_nothing(sampled_dataset):
     assert train_run(run.pk) is None
 
 
-def test_check_retraining_fails_stale_runs_and_queues_due_datasets(make_dataset, sampled_dataset, sent_runs, settings):
+def test_check_retraining_sweeps_every_dataset(make_dataset, sampled_dataset, sent_runs, settings):
     settings.CSN_RUN_HEARTBEAT_TIMEOUT = 60
     LoopSettings.objects.create(dataset=sampled_dataset, retrain_after_triplets=50)
     idle = make_dataset(slug="idle")

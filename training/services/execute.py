@@ -81,7 +81,7 @@ def training_run_execute(*, run_id: int, progress: bool | None = None) -> ModelV
     try:
         return _train_and_publish(run, progress)
     except RunNotRunning:
-        # The run already ended (failed as stale, usually); keep the error recorded then.
+        # The run already ended, usually failed as stale, so keep the error recorded then.
         raise
     except Exception as error:
         training_run_fail(run=run, error=error)

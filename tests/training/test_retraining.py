@@ -7,7 +7,12 @@ import pytest
 from django.utils import timezone
 
 from training.models import LoopSettings, ModelVersion, TrainingRun
-from training.services.loop import REQUEUE_AFTER, dataset_check_retraining, triplets_since_published
+from training.services.loop import (
+    REQUEUE_AFTER,
+    RETRY_AFTER_FAILURE,
+    dataset_check_retraining,
+    triplets_since_published,
+)
 
 
 def add_triplets(dataset, count: int) -> None:
@@ -122,3 +127,27 @@ def test_loop_settings_are_created_with_defaults(make_dataset):
     dataset_check_retraining(dataset=dataset)
 
     assert LoopSettings.objects.get(dataset=dataset).retrain_after_triplets == 200
+
+
+def test_recent_failure_delays_automatic_retraining(dataset):
+    add_triplets(dataset, 12)
+    TrainingRun.objects.create(
+        dataset=dataset, status=TrainingRun.Status.FAILED, error="boom", finished_at=timezone.now()
+    )
+
+    assert dataset_check_retraining(dataset=dataset) is None
+    assert TrainingRun.objects.filter(dataset=dataset).count() == 1
+
+
+def test_old_failure_allows_automatic_retraining(dataset, django_capture_on_commit_callbacks, sent_runs):
+    add_triplets(dataset, 12)
+    TrainingRun.objects.create(
+        dataset=dataset, status=TrainingRun.Status.FAILED, error="boom",
+        finished_at=timezone.now() - RETRY_AFTER_FAILURE - timedelta(seconds=1),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = dataset_check_retraining(dataset=dataset)
+
+    assert run is not None
+    assert run.status == TrainingRun.Status.QUEUED

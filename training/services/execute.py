@@ -98,6 +98,8 @@ def _train_and_publish(run: TrainingRun, progress: bool | None) -> ModelVersion:
         model_config.backbone, init_checkpoint or "none",
     )
 
+    # NOTE: the heartbeat comes once per epoch, so an epoch longer than CSN_RUN_HEARTBEAT_TIMEOUT
+    # gets the run marked failed while it still trains; raise the timeout for large datasets.
     def on_epoch(metrics: csn.EpochMetrics) -> None:
         training_run_heartbeat(run=run, metrics={"history": [metrics.to_dict()]})
 

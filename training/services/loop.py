@@ -15,6 +15,9 @@ logger = logging.getLogger(__name__)
 
 # A queued run whose Celery message was lost (broker restart) is sent again after this long.
 REQUEUE_AFTER = timedelta(minutes=10)
+# After a failed run, automatic retraining waits this long, so a broken setting cannot keep
+# the gpu queue busy with one failing run per beat.
+RETRY_AFTER_FAILURE = timedelta(minutes=15)
 
 
 def loop_settings_for(*, dataset: Dataset) -> LoopSettings:
@@ -42,6 +45,8 @@ def dataset_check_retraining(*, dataset: Dataset) -> TrainingRun | None:
     new_triplets = triplets_since_published(dataset=dataset)
     if new_triplets < loop_settings.retrain_after_triplets:
         return None
+    if _failed_recently(dataset):
+        return None
 
     run, created = training_run_request(
         dataset=dataset,
@@ -50,6 +55,19 @@ def dataset_check_retraining(*, dataset: Dataset) -> TrainingRun | None:
         reason=f"{new_triplets} new triplets (threshold {loop_settings.retrain_after_triplets})",
     )
     return run if created else None
+
+
+def _failed_recently(dataset: Dataset) -> bool:
+    latest = TrainingRun.objects.filter(dataset=dataset).order_by("-created_at").first()
+    if latest is None or latest.status != TrainingRun.Status.FAILED or latest.finished_at is None:
+        return False
+    if timezone.now() - latest.finished_at >= RETRY_AFTER_FAILURE:
+        return False
+    logger.warning(
+        "dataset %s: run %s failed at %s; automatic retraining waits until %s (request a run to retry now)",
+        dataset.slug, latest.pk, latest.finished_at, latest.finished_at + RETRY_AFTER_FAILURE,
+    )
+    return True
 
 
 def _requeue_if_lost(run: TrainingRun) -> None:

@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=50_000, help="seeded tasks (enough never to run out)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results.jsonl")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "annotation_cycle.jsonl")
     return parser.parse_args()
 
 
@@ -153,6 +153,7 @@ def main() -> None:
         **figures,
     }
     print(json.dumps(record, indent=2))
+    args.results.parent.mkdir(parents=True, exist_ok=True)
     with args.results.open("a") as results:
         results.write(json.dumps(record) + "\n")
 

@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import kombu.pools
 import pytest
 import redis
 import requests
@@ -70,9 +71,12 @@ def drop_producer_pools() -> None:
     """Make the next message open a connection to the current broker_url.
 
     An eager task call creates the app's connection and producer pools for the broker URL of
-    that moment (none, so the AMQP default), and later sends reuse them. NOTE: `_pool` and
-    `_producer_pool` are Celery internals (checked on Celery 5.7); its fork handler clears them the same way.
+    that moment (none, so the AMQP default), and later sends reuse them. kombu also keeps the
+    producer pools in a global registry keyed by connection, so that registry is reset too;
+    otherwise a later send finds a closed pool there. NOTE: `_pool` and `_producer_pool` are
+    Celery internals (checked on Celery 5.7); its fork handler clears them the same way.
     """
+    kombu.pools.reset()
     if celery_app._pool is not None:
         celery_app._pool.force_close_all()
     celery_app._pool = None

@@ -26,12 +26,20 @@ RUN_FIELDS = {"warm_start", "publish"}
 
 
 def validate_run_settings(settings: dict) -> None:
-    """Raise ValueError naming any setting that neither the model nor the trainer knows."""
+    """Raise ValueError naming any setting that is unknown or has an invalid value."""
     unknown = sorted(set(settings) - MODEL_FIELDS - TRAIN_FIELDS - RUN_FIELDS)
     if unknown:
         raise ValueError(
             f"unknown training settings {unknown}; known are {sorted(MODEL_FIELDS | TRAIN_FIELDS | RUN_FIELDS)}"
         )
+
+    model_values = {key: value for key, value in settings.items() if key in MODEL_FIELDS}
+    train_values = {key: value for key, value in settings.items() if key in TRAIN_FIELDS}
+    try:
+        csn.CSNConfig(n_conditions=1, **model_values)
+        csn.TrainConfig(**train_values)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"invalid training settings {settings}: {error}") from error
 
 
 def build_configs(*, run: TrainingRun, data: TrainingData) -> tuple[csn.CSNConfig, csn.TrainConfig]:

@@ -45,7 +45,7 @@ def dataset_check_retraining(*, dataset: Dataset) -> TrainingRun | None:
     new_triplets = triplets_since_published(dataset=dataset)
     if new_triplets < loop_settings.retrain_after_triplets:
         return None
-    if _failed_recently(dataset):
+    if failed_recently(dataset):
         return None
 
     run, created = training_run_request(
@@ -57,12 +57,20 @@ def dataset_check_retraining(*, dataset: Dataset) -> TrainingRun | None:
     return run if created else None
 
 
-def _failed_recently(dataset: Dataset) -> bool:
+# Runs whose retry wait was already logged, so beat logs it once, not every few seconds.
+_reported_failures: set[int] = set()
+
+
+def failed_recently(dataset: Dataset) -> bool:
+    """Return whether the latest run failed less than RETRY_AFTER_FAILURE ago; log the wait once per run."""
     latest = TrainingRun.objects.filter(dataset=dataset).order_by("-created_at").first()
     if latest is None or latest.status != TrainingRun.Status.FAILED or latest.finished_at is None:
         return False
     if timezone.now() - latest.finished_at >= RETRY_AFTER_FAILURE:
         return False
+    if latest.pk in _reported_failures:
+        return True
+    _reported_failures.add(latest.pk)
     logger.warning(
         "dataset %s: run %s failed at %s; automatic retraining waits until %s (request a run to retry now)",
         dataset.slug, latest.pk, latest.finished_at, latest.finished_at + RETRY_AFTER_FAILURE,

@@ -61,9 +61,14 @@ def training_run_request(
 
 
 def _enqueue(run: TrainingRun) -> None:
+    """Send the run to the gpu queue; a broker failure leaves it queued for beat to resend."""
     from training.tasks import train_run
 
-    result = train_run.apply_async(args=[run.pk], queue="gpu")
+    try:
+        result = train_run.apply_async(args=[run.pk], queue="gpu")
+    except Exception:
+        logger.exception("could not send run %s of dataset %s to the broker; beat sends it again later", run.pk, run.dataset.slug)
+        return
     TrainingRun.objects.filter(pk=run.pk, celery_task_id="").update(celery_task_id=result.id or "")
 
 

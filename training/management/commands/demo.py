@@ -1,6 +1,8 @@
 """The whole active-learning loop on one machine, from an empty database to a served model."""
 
 import secrets
+import signal
+import socket
 import threading
 import time
 
@@ -17,10 +19,26 @@ from annotation.simulation.oracles import AttributeOracle, NoiseModel
 from training.models import ModelVersion, SelectionRound, TrainingRun
 from training.processes import start_platform, wait_for_http
 from training.services.evaluation import attribute_test_accuracy
-from training.services.loop import loop_settings_for, triplets_since_published
+from training.services.loop import RETRY_AFTER_FAILURE, failed_recently, loop_settings_for, triplets_since_published
 
 # Small enough to retrain in well under a minute on two CPU cores.
 DEMO_TRAINING = {"epochs": 4, "image_size": 32, "embedding_dim": 32, "batch_size": 128, "num_threads": 2}
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def check_port_free(port: int) -> None:
+    """Raise CommandError when something already listens on 127.0.0.1:port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise CommandError(
+                f"port {port} on 127.0.0.1 is in use ({error.strerror}); stop the other server "
+                "(an earlier demo?) or pass --port"
+            ) from error
 
 
 def model_freshness_seconds(*, version: ModelVersion) -> float:
@@ -58,11 +76,15 @@ class Command(BaseCommand):
         parser.add_argument("--exit", action="store_true", help="stop the services after the rounds")
 
     def handle(self, *args, **options):
+        check_port_free(options["port"])
         call_command("migrate", verbosity=0)
         dataset = self._dataset(options)
         password = self._accounts()
         self._configure_loop(dataset, options)
 
+        # SIGTERM and SIGHUP stop the children too, as Ctrl-C does.
+        for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop_signal, _interrupt)
         services = start_platform(port=options["port"], check_seconds=5.0)
         base_url = f"http://127.0.0.1:{options['port']}"
         try:
@@ -72,6 +94,8 @@ class Command(BaseCommand):
             self._print_access(dataset, base_url, password)
             if not options["exit"]:
                 self._serve_until_interrupted(services)
+        except KeyboardInterrupt:
+            self.stdout.write("stopping the web server, worker and beat")
         finally:
             services.stop()
 
@@ -135,6 +159,13 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             services.check_alive()
+            latest = TrainingRun.objects.filter(dataset=dataset).order_by("-created_at").first()
+            if latest is not None and latest.status == TrainingRun.Status.FAILED and failed_recently(dataset):
+                raise CommandError(
+                    f"training run {latest.pk} failed: {latest.error}; automatic retraining pauses for "
+                    f"{RETRY_AFTER_FAILURE}. Fix the cause, then run: manage.py training_runs --dataset "
+                    f"{dataset.slug} --request"
+                )
             active = TrainingRun.objects.filter(dataset=dataset, status__in=["queued", "running"]).exists()
             version = ModelVersion.objects.filter(dataset=dataset, is_published=True).first()
             selected = version is not None and SelectionRound.objects.filter(model_version=version).exists()
@@ -152,7 +183,11 @@ class Command(BaseCommand):
         held_out = version.metrics.get("held_out_per_condition", {})
         attributes = attribute_test_accuracy(version=version)
         freshness = model_freshness_seconds(version=version)
-        self.stdout.write(f"round {number}: {answers} answers, model v{version.number}, fresh after {freshness:.1f} s")
+        held_out_count = version.metrics.get("held_out_triplets", 0)
+        self.stdout.write(
+            f"round {number}: {answers} answers, model v{version.number} "
+            f"({held_out_count} held-out answers), fresh after {freshness:.1f} s"
+        )
         for slug in attributes:
             held = held_out.get(slug)
             held_text = f"{held:.3f}" if held is not None else "n/a"
@@ -165,8 +200,5 @@ class Command(BaseCommand):
     def _serve_until_interrupted(self, services) -> None:
         self.stdout.write("the server stays up; press Ctrl-C to stop it")
         stop = threading.Event()
-        try:
-            while not stop.wait(2.0):
-                services.check_alive()
-        except KeyboardInterrupt:
-            self.stdout.write("stopping")
+        while not stop.wait(2.0):
+            services.check_alive()

@@ -65,3 +65,30 @@ def test_validate_run_settings_accepts_known_names(run_settings):
 def test_validate_run_settings_names_the_unknown_setting():
     with pytest.raises(ValueError, match=r"unknown training settings \['epoch'\]"):
         validate_run_settings({"epoch": 3})
+
+
+@pytest.mark.parametrize(
+    ("run_settings", "message"),
+    [({"epochs": 0}, "epochs must be at least 1"), ({"embedding_dim": -4}, "embedding_dim must be at least 1")],
+)
+def test_validate_run_settings_names_the_invalid_value(run_settings, message):
+    with pytest.raises(ValueError, match=message):
+        validate_run_settings(run_settings)
+
+
+def test_broker_failure_leaves_the_run_queued(colour_dataset, monkeypatch, django_capture_on_commit_callbacks):
+    from training import tasks
+    from training.services.runs import training_run_request
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker at redis://127.0.0.1:1/0 refused the connection")
+
+    monkeypatch.setattr(tasks.train_run, "apply_async", refuse)
+    dataset = colour_dataset()
+    with django_capture_on_commit_callbacks(execute=True):
+        run, created = training_run_request(dataset=dataset, reason="test")
+
+    run.refresh_from_db()
+    assert created
+    assert run.status == TrainingRun.Status.QUEUED
+    assert run.celery_task_id == ""

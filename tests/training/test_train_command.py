@@ -125,19 +125,16 @@ def test_failed_run_keeps_the_published_version(sampled_dataset, monkeypatch):
 
 
 @pytest.mark.slow
-def test_invalid_setting_fails_the_run(sampled_dataset):
-    """A setting the model rejects fails the run; the published version stays."""
+def test_invalid_setting_is_rejected_before_a_run(sampled_dataset):
+    """A setting the model rejects stops the command before it records a run; version 1 stays."""
     from training.models import ModelVersion, TrainingRun
 
     train(sampled_dataset)
     with pytest.raises(CommandError, match="embedding_dim must be at least 1"):
         train(sampled_dataset, embedding_dim=0)
 
-    failed = TrainingRun.objects.filter(dataset=sampled_dataset).order_by("-created_at").first()
-    assert failed.status == TrainingRun.Status.FAILED
-    assert "embedding_dim must be at least 1" in failed.error
+    assert TrainingRun.objects.filter(dataset=sampled_dataset).count() == 1
     assert ModelVersion.objects.get(dataset=sampled_dataset, is_published=True).number == 1
-    assert not ModelVersion.objects.filter(run=failed).exists()
 
 
 def test_train_csn_without_triplets_fails_the_run(colour_dataset):

@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def zappos_problem(folder: Path, args) -> Problem:
-    """The replay oracle: the recorded crowd answer decides; unrecorded questions get no answer."""
+    """Build the replay problem: the recorded crowd answer decides, and unrecorded questions get none."""
     rows = np.loadtxt(folder / "triplets.csv", delimiter=",", skiprows=1, dtype=np.int64)
     stems = sorted(int(path.stem) for path in (folder / "images").glob("*.jpg"))
     item_ids = np.array(stems)
@@ -77,7 +77,7 @@ def zappos_problem(folder: Path, args) -> Problem:
 
 
 def fonts_problem(slug: str, args) -> Problem:
-    """The attribute oracle with a per-answer error rate; undecidable questions get no answer."""
+    """Build the attribute problem, with a per-answer error rate; undecidable questions get no answer."""
     setup_django()
     from annotation.models import Condition, Item
     from training.sampling import sample_categorical
@@ -150,7 +150,8 @@ def active_questions(problem, model, strategy, count, asked, seed) -> np.ndarray
         excluded = [key[1:] for key in asked | problem.test_questions if key[0] == row]
         positions = {int(item): index for index, item in enumerate(problem.item_ids)}
         excluded_positions = torch.tensor([[positions[a], positions[b], positions[c]] for a, b, c in excluded], dtype=torch.int64).reshape(-1, 3)
-        scores = active.score_triples(strategy, pool, embedding, active.ScoringConfig(scale=_scale(problem, masked[row], row)), generator)
+        scale = SCALES.get(row, 1.0)
+        scores = active.score_triples(strategy, pool, embedding, active.ScoringConfig(scale=scale), generator)
         selection = active.select_tasks(
             pool, scores, count // len(problem.conditions), active.SelectionConfig(random_share=0.0),
             generator, asked=excluded_positions,
@@ -161,15 +162,12 @@ def active_questions(problem, model, strategy, count, asked, seed) -> np.ndarray
     return np.array(chosen, dtype=np.int64).reshape(-1, 4)
 
 
+# Slope of the logistic answer model per condition row, refitted by `fit_scales` every round.
 SCALES: dict = {}
 
 
-def _scale(problem, points, row) -> float:
-    """Slope of the answer model, fitted on the latest training answers (set by `run`)."""
-    return SCALES.get(row, 1.0)
-
-
 def fit_scales(problem, model, answered) -> None:
+    """Fit each condition's answer-model slope on the answers collected so far."""
     source = csn.PathImageSource(problem.paths)
     masked = csn.masked_embeddings(model, source, problem.item_ids.tolist())
     positions = {int(item): index for index, item in enumerate(problem.item_ids)}

@@ -1,11 +1,15 @@
 """Scoring a model version on triplets sampled from item attributes, which no annotator answered."""
 
+import logging
+
 import numpy as np
 
 from annotation.models import Condition, Dataset, Item
 from training import csn
 from training.models import ModelVersion
 from training.sampling import is_numeric, sample_categorical, sample_numeric
+
+logger = logging.getLogger(__name__)
 
 
 def attribute_test_triplets(*, dataset: Dataset, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
@@ -17,7 +21,11 @@ def attribute_test_triplets(*, dataset: Dataset, count: int, seed: int) -> tuple
     parts, slugs = [], []
     for condition in Condition.objects.filter(dataset=dataset, is_active=True).exclude(attribute=""):
         values = [attributes.get(condition.attribute) for _, attributes in items]
-        positions = sample_numeric(values, count, rng) if is_numeric(values) else sample_categorical(values, count, rng)
+        try:
+            positions = sample_numeric(values, count, rng) if is_numeric(values) else sample_categorical(values, count, rng)
+        except ValueError as error:
+            logger.info("no attribute test triplets for %s: %s", condition, error)
+            continue
         parts.append(np.column_stack([item_ids[positions], np.full(len(positions), condition.index)]))
         slugs.append(condition.slug)
     return (np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.int64)), slugs

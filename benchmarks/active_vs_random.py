@@ -55,6 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--error-rate", type=float, default=0.0, help="oracle error rate (fonts)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--tag", default="", help="suffix of the result file names, to keep several runs")
     return parser.parse_args()
 
 
@@ -266,10 +267,11 @@ def main() -> None:
     curves = {strategy: [run(problem, strategy, seed, args) for seed in args.seeds] for strategy in args.strategies}
     rows, target = summarise(curves, args)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot_path = RESULTS_DIR / f"active_{args.problem}.png"
+    name = f"active_{args.problem}{'_' + args.tag if args.tag else ''}"
+    plot_path = RESULTS_DIR / f"{name}.png"
     plot(curves, args, plot_path)
     settings = {key: str(value) for key, value in vars(args).items()}
-    path = write_results(f"active_{args.problem}", {"settings": settings, "target_accuracy": target, "curves": curves, "summary": rows})
+    path = write_results(name, {"settings": settings, "target_accuracy": target, "curves": curves, "summary": rows})
     print(f"target accuracy: {target:.4f} (random's mean after {args.initial + args.rounds * args.per_round} questions)")
     print(markdown_table(["strategy", "final accuracy", "questions to reach target", "ratio to random's budget"], rows))
     print(f"results written to {path} and {plot_path}")

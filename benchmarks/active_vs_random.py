@@ -1,18 +1,18 @@
 """Held-out triplet accuracy against answers collected: random questions versus active ones.
 
-The loop runs in one process with the platform's own training (training.csn) and selection
-(training.active) code: start from random answers, train, let a strategy choose the next
-questions from a candidate pool, answer them with an oracle, retrain (warm start), repeat.
-Every strategy sees the same seeds, oracle and budget. It prints accuracy per round, the
-answers each strategy needs to reach a target accuracy and the ratio to random, writes
-benchmarks/results/active_<problem>.json and a PNG plot next to it.
+The loop runs in one process with the platform's own training (training.csn) and
+selection (training.active) code. It starts from random answers and trains. Then a strategy
+chooses the next questions from a candidate pool, an oracle answers them, and the model is
+retrained with a warm start, round after round. Every strategy sees the same seeds, oracle
+and budget. It prints accuracy per round, the answers each strategy needs to reach a target
+accuracy and the ratio to random. It writes benchmarks/results/active_<problem>.json and a
+PNG plot next to it.
 
     .venv/bin/python benchmarks/active_vs_random.py --problem zappos --zappos-dir PATH/zappos85
     .venv/bin/python benchmarks/active_vs_random.py --problem fonts --dataset fonts --error-rate 0.1
 """
 
 import argparse
-import csv
 import logging
 import sys
 from dataclasses import dataclass
@@ -213,13 +213,6 @@ def run(problem: Problem, strategy: str, seed: int, args) -> list[dict]:
         curve.append({"questions": asked_total, "answers": len(answered), "accuracy": accuracy})
         print(f"{strategy} seed {seed}: {asked_total} questions, accuracy {accuracy:.4f}", flush=True)
     return curve
-
-
-def questions_to_reach(curve: list[dict], target: float) -> int | None:
-    for point in curve:
-        if point["accuracy"] >= target:
-            return point["questions"]
-    return None
 
 
 def summarise(curves: dict, args) -> tuple[list, float]:

@@ -72,8 +72,8 @@ def drop_producer_pools() -> None:
 
     An eager task call creates the app's connection and producer pools for the broker URL of
     that moment (none, so the AMQP default), and later sends reuse them. kombu also keeps the
-    producer pools in a global registry keyed by connection, so that registry is reset too;
-    otherwise a later send finds a closed pool there. NOTE: `_pool` and `_producer_pool` are
+    producer pools in a global registry keyed by connection. That registry is reset too,
+    because a later send would otherwise find a closed pool there. NOTE: `_pool` and `_producer_pool` are
     Celery internals (checked on Celery 5.7); its fork handler clears them the same way.
     """
     kombu.pools.reset()

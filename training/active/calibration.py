@@ -42,7 +42,7 @@ def fit_answer_scale(
 ) -> float:
     """Fit `scale` in P(outcome = 1) = sigmoid(scale * gap) by penalised maximum likelihood.
 
-    `distance_gaps` holds D(anchor, farther) - D(anchor, closer) for answered triplets,
+    `distance_gaps` contains D(anchor, farther) - D(anchor, closer) for answered triplets,
     farther and closer as the annotator answered. `outcomes` (0 or 1 per gap) defaults to
     all ones. Returns the slope clamped to [config.min_scale, config.max_scale].
     Raises ValueError on empty, mismatched or non-finite input.

@@ -13,6 +13,7 @@ PNG plot next to it.
 """
 
 import argparse
+import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -52,9 +53,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--per-round", type=int, default=200, help="answers per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per retrain")
+    parser.add_argument("--batch-size", type=int, default=128, help="triplets per optimiser step; a size above the number of answers makes each epoch one full-batch step")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--error-rate", type=float, default=0.0, help="oracle error rate (fonts)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--candidates-per-anchor", type=int, default=active.PoolConfig.candidates_per_anchor, help="candidate pool width per anchor")
+    parser.add_argument("--power", type=float, default=None, help="draw active questions with probability ~ score ** POWER instead of the top scores")
+    parser.add_argument("--merge", type=Path, nargs="+", help="combine the curves of earlier result files instead of running")
     parser.add_argument("--tag", default="", help="suffix of the result file names, to keep several runs")
     return parser.parse_args()
 
@@ -139,22 +144,22 @@ def random_questions(problem: Problem, count: int, asked: set, rng: np.random.Ge
     return np.array(questions, dtype=np.int64)
 
 
-def active_questions(problem, model, strategy, count, asked, seed) -> np.ndarray:
-    """Let the strategy choose `count` questions, spread evenly over the conditions."""
+def active_questions(problem, model, strategy, args, asked, seed) -> np.ndarray:
+    """Let the strategy choose `args.per_round` questions, spread evenly over the conditions."""
     generator = torch.Generator().manual_seed(seed)
     source = csn.PathImageSource(problem.paths)
     masked = csn.masked_embeddings(model, source, problem.item_ids.tolist())
     chosen = []
     for row in range(len(problem.conditions)):
         embedding = active.ConditionalEmbedding(masked[row])
-        pool = active.build_candidate_pool(embedding.masked(), active.PoolConfig(n_anchors=min(400, len(problem.item_ids))), generator)
+        pool = active.build_candidate_pool(embedding.masked(), active.PoolConfig(n_anchors=min(400, len(problem.item_ids)), candidates_per_anchor=args.candidates_per_anchor), generator)
         excluded = [key[1:] for key in asked | problem.test_questions if key[0] == row]
         positions = {int(item): index for index, item in enumerate(problem.item_ids)}
         excluded_positions = torch.tensor([[positions[a], positions[b], positions[c]] for a, b, c in excluded], dtype=torch.int64).reshape(-1, 3)
         scale = SCALES.get(row, 1.0)
         scores = active.score_triples(strategy, pool, embedding, active.ScoringConfig(scale=scale), generator)
         selection = active.select_tasks(
-            pool, scores, count // len(problem.conditions), active.SelectionConfig(random_share=0.0),
+            pool, scores, args.per_round // len(problem.conditions), active.SelectionConfig(random_share=0.0, power=args.power),
             generator, asked=excluded_positions,
         )
         for anchor, first, second in problem.item_ids[selection.rows.numpy()].tolist():
@@ -182,7 +187,7 @@ def fit_scales(problem, model, answered) -> None:
 
 def train_round(problem, answered, previous, args, seed):
     model_config = csn.CSNConfig(n_conditions=len(problem.conditions), variant="learned", embedding_dim=32, **problem.model)
-    train_config = csn.TrainConfig(epochs=args.epochs, batch_size=128, seed=seed, num_threads=args.threads)
+    train_config = csn.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed, num_threads=args.threads)
     result = csn.train(
         model_config, train_config, train_triplets=answered, val_triplets=None,
         image_source=csn.PathImageSource(problem.paths), conditions=problem.conditions,
@@ -206,7 +211,7 @@ def run(problem: Problem, strategy: str, seed: int, args) -> list[dict]:
             questions = random_questions(problem, args.per_round, asked, rng)
         else:
             fit_scales(problem, result.model, answered)
-            questions = active_questions(problem, result.model, strategy, args.per_round, asked, seed * 1000 + round_number)
+            questions = active_questions(problem, result.model, strategy, args, asked, seed * 1000 + round_number)
         answered = np.concatenate([answered, ask(problem, questions, rng)])
         result, accuracy = train_round(problem, answered, result.checkpoint, args, seed)
         asked_total = args.initial + round_number * args.per_round
@@ -216,16 +221,30 @@ def run(problem: Problem, strategy: str, seed: int, args) -> list[dict]:
 
 
 def summarise(curves: dict, args) -> tuple[list, float]:
+    """Tabulate each strategy's final accuracy and the questions it needs to reach random's final mean."""
     mean = {strategy: np.mean([[p["accuracy"] for p in curve] for curve in runs], axis=0) for strategy, runs in curves.items()}
     target = float(mean["random"][-1]) if "random" in mean else float(max(m[-1] for m in mean.values()))
     questions = [args.initial + r * args.per_round for r in range(args.rounds + 1)]
+    baseline = questions_to_reach(questions, mean["random"], target) if "random" in mean else None
     rows = []
     for strategy, values in mean.items():
-        needed = next((q for q, value in zip(questions, values) if value >= target), None)
-        random_needed = questions[-1]
-        ratio = f"{needed / random_needed:.2f}" if needed else "not reached"
-        rows.append([strategy, f"{values[-1]:.4f}", needed or "not reached", ratio])
+        needed = questions_to_reach(questions, values, target)
+        ratio = f"{needed / baseline:.2f}" if needed and baseline else "-"
+        rows.append([strategy, f"{values[-1]:.4f}", f"{needed:.0f}" if needed else "not reached", ratio])
     return rows, target
+
+
+def questions_to_reach(questions: list, values, target: float) -> float | None:
+    """Questions at which the mean curve first reaches `target`, interpolated linearly between rounds."""
+    for index, value in enumerate(values):
+        if value < target:
+            continue
+        if index == 0:
+            return float(questions[0])
+        before, after = values[index - 1], value
+        share = (target - before) / (after - before)
+        return questions[index - 1] + share * (questions[index] - questions[index - 1])
+    return None
 
 
 def plot(curves: dict, args, path: Path) -> None:
@@ -242,11 +261,48 @@ def plot(curves: dict, args, path: Path) -> None:
         axes.fill_between(questions, values.min(axis=0), values.max(axis=0), alpha=0.2)
     axes.set_xlabel("questions asked")
     axes.set_ylabel("held-out triplet accuracy")
-    axes.set_title(f"{args.problem}: mean over seeds {args.seeds} (band: min to max)")
+    n_seeds = len(next(iter(curves.values())))
+    axes.set_title(f"{args.problem}: mean over {n_seeds} seeds (band: min to max)")
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
+
+
+def strategy_label(strategy: str, args) -> str:
+    """Name a curve by its strategy and, for active ones, the non-default selection settings."""
+    if strategy == "random":
+        return strategy
+    details = []
+    if args.power is not None:
+        details.append(f"power {args.power:g}")
+    if args.candidates_per_anchor != active.PoolConfig.candidates_per_anchor:
+        details.append(f"{args.candidates_per_anchor} candidates")
+    return f"{strategy} ({', '.join(details)})" if details else strategy
+
+
+def run_all(args) -> tuple[dict, list[str]]:
+    problem = zappos_problem(args.zappos_dir, args) if args.problem == "zappos" else fonts_problem(args.dataset, args)
+    print(f"{len(problem.item_ids)} items, {len(problem.test)} test triplets, conditions {problem.conditions}")
+    curves = {strategy_label(strategy, args): [run(problem, strategy, seed, args) for seed in args.seeds] for strategy in args.strategies}
+    return curves, [" ".join(sys.argv)]
+
+
+def merge_results(args) -> tuple[dict, list[str]]:
+    """Load the curves of earlier runs; they must share the schedule of questions."""
+    curves, sources = {}, []
+    for path in args.merge:
+        record = json.loads(path.read_text())
+        schedule = [point["questions"] for point in next(iter(record["curves"].values()))[0]]
+        expected = [args.initial + r * args.per_round for r in range(args.rounds + 1)]
+        if schedule != expected:
+            raise SystemExit(f"{path} asked questions at {schedule}, not {expected}; pass the same --initial, --per-round and --rounds")
+        clash = set(curves) & set(record["curves"])
+        if clash:
+            raise SystemExit(f"{path} repeats the curves {sorted(clash)}; merge files of different strategies or settings")
+        curves.update(record["curves"])
+        sources.append(record["command"])
+    return curves, sources
 
 
 def main() -> None:
@@ -254,19 +310,18 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    problem = zappos_problem(args.zappos_dir, args) if args.problem == "zappos" else fonts_problem(args.dataset, args)
-    print(f"{len(problem.item_ids)} items, {len(problem.test)} test triplets, conditions {problem.conditions}")
+    curves, sources = merge_results(args) if args.merge else run_all(args)
 
-    curves = {strategy: [run(problem, strategy, seed, args) for seed in args.seeds] for strategy in args.strategies}
     rows, target = summarise(curves, args)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     name = f"active_{args.problem}{'_' + args.tag if args.tag else ''}"
     plot_path = RESULTS_DIR / f"{name}.png"
     plot(curves, args, plot_path)
     settings = {key: str(value) for key, value in vars(args).items()}
-    path = write_results(name, {"settings": settings, "target_accuracy": target, "curves": curves, "summary": rows})
+    record = {"settings": settings, "sources": sources, "target_accuracy": target, "curves": curves, "summary": rows}
+    path = write_results(name, record)
     print(f"target accuracy: {target:.4f} (random's mean after {args.initial + args.rounds * args.per_round} questions)")
-    print(markdown_table(["strategy", "final accuracy", "questions to reach target", "ratio to random's budget"], rows))
+    print(markdown_table(["strategy", "final accuracy", "questions to reach target", "ratio to random"], rows))
     print(f"results written to {path} and {plot_path}")
 
 

@@ -1,7 +1,7 @@
-"""Admin for training runs and the model versions they publish.
+"""Admin for the loop settings, training runs, model versions and selection rounds.
 
-Both are written by the training worker, so the admin shows them read-only except for the
-fields staff may reasonably set: a run's reason, and which model version is published.
+Runs, versions and rounds are written by the workers, so the admin shows them read-only
+except for a run's reason. Loop settings are the admin's to edit, one row per dataset.
 """
 
 import json
@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from training.models import ModelVersion, TrainingRun
+from training.models import LoopSettings, ModelVersion, SelectionRound, TrainingRun
 
 # Number of metrics shown in a changelist cell; the change page shows all of them.
 METRICS_SUMMARY_LENGTH = 4
@@ -137,3 +137,74 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="metrics")
     def metrics_json(self, version: ModelVersion):
         return pretty_json(version.metrics)
+
+
+@admin.register(LoopSettings)
+class LoopSettingsAdmin(admin.ModelAdmin):
+    list_display = [
+        "dataset",
+        "enabled",
+        "retrain_after_triplets",
+        "variant",
+        "strategy",
+        "selection_power",
+        "tasks_per_round",
+        "random_share",
+    ]
+    list_filter = ["enabled", "strategy", "variant"]
+    list_select_related = ["dataset"]
+    fieldsets = [
+        (None, {"fields": ["dataset", "enabled"]}),
+        ("Retraining", {"fields": ["retrain_after_triplets", "variant", "training_settings"]}),
+        (
+            "Selection",
+            {
+                "fields": [
+                    "strategy",
+                    "selection_power",
+                    "candidates_per_anchor",
+                    "tasks_per_round",
+                    "random_share",
+                    "max_item_appearances",
+                    "answers_wanted",
+                ]
+            },
+        ),
+    ]
+
+
+@admin.register(SelectionRound)
+class SelectionRoundAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "dataset",
+        "condition",
+        "strategy",
+        "model_version",
+        "pool_size",
+        "tasks_created",
+        "random_tasks",
+        "tasks_retired",
+        "seconds",
+        "created_at",
+    ]
+    list_filter = ["strategy", "dataset"]
+    list_select_related = ["dataset", "condition", "model_version__dataset"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "dataset",
+        "condition",
+        "model_version",
+        "strategy",
+        "pool_size",
+        "excluded_asked",
+        "tasks_created",
+        "random_tasks",
+        "tasks_retired",
+        "seconds",
+        "created_at",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

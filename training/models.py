@@ -1,6 +1,7 @@
 """Training runs of the CSN and the model versions they publish."""
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -91,10 +92,33 @@ class LoopSettings(models.Model):
     tasks_per_round = models.PositiveIntegerField(default=200, help_text="Tasks queued per condition and round.")
     random_share = models.FloatField(default=0.1, help_text="Share of each round drawn at random, for evaluation.")
     max_item_appearances = models.PositiveIntegerField(default=20, help_text="Per item and round.")
+    selection_power = models.FloatField(
+        null=True, blank=True, default=None,
+        help_text="Empty: queue the top-scoring triples. A positive number p: draw triples with "
+        "probability proportional to score ** p, which spreads a round over more items.",
+    )
+    candidates_per_anchor = models.PositiveIntegerField(
+        default=8, help_text="Candidates drawn around each anchor; the pool holds every pair of them."
+    )
     answers_wanted = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         verbose_name_plural = "loop settings"
+
+    def clean(self) -> None:
+        from training.active import STRATEGIES
+
+        errors = {}
+        if self.strategy not in STRATEGIES:
+            errors["strategy"] = f"Unknown strategy {self.strategy!r}; choose one of {', '.join(sorted(STRATEGIES))}."
+        if not 0 <= self.random_share <= 1:
+            errors["random_share"] = f"Random share {self.random_share} lies outside 0 to 1; use e.g. 0.1."
+        if self.selection_power is not None and not self.selection_power > 0:
+            errors["selection_power"] = f"Selection power {self.selection_power} must be positive, or empty for the top scores."
+        if self.candidates_per_anchor < 2:
+            errors["candidates_per_anchor"] = f"{self.candidates_per_anchor} candidates make no pair; use at least 2."
+        if errors:
+            raise ValidationError(errors)
 
     def __str__(self) -> str:
         return f"loop settings of {self.dataset}"

@@ -182,3 +182,71 @@ def test_selection_rejects_bad_input():
         SelectionConfig(random_share=1.5)
     with pytest.raises(ValueError, match="shape"):
         select_tasks(pool[:, :2], torch.ones(pool.shape[0]), 2, SelectionConfig(), seeded())
+
+
+def first_pick_share(scores: list[float], power: float, trials: int = 4000) -> float:
+    """Share of seeds for which power sampling picks row 1 first from a two-row pool."""
+    pool = torch.tensor([[0, 1, 2], [0, 1, 3]], dtype=torch.int64)
+    config = SelectionConfig(random_share=0.0, power=power)
+    picks = [
+        int(select_tasks(pool, torch.tensor(scores), 1, config, seeded(seed)).pool_indices[0])
+        for seed in range(trials)
+    ]
+    return sum(picks) / trials
+
+
+@pytest.mark.parametrize(("power", "expected"), [(1.0, 0.75), (2.0, 0.9)])
+def test_power_sampling_draws_in_proportion_to_score_power(power, expected):
+    # Row 1 has score 3 and row 0 score 1: P(row 1 first) = 3**p / (1 + 3**p).
+    assert first_pick_share([1.0, 3.0], power) == pytest.approx(expected, abs=0.025)
+
+
+def test_power_sampling_takes_zero_scores_last():
+    pool = all_triples(8)
+    scores = torch.zeros(pool.shape[0])
+    positive = torch.randperm(pool.shape[0], generator=seeded(5))[:30]
+    scores[positive] = torch.rand(30, generator=seeded(6)) + 0.01
+
+    selection = select_tasks(pool, scores, 30, SelectionConfig(random_share=0.0, power=1.0), seeded())
+
+    assert set(selection.pool_indices.tolist()) == set(positive.tolist())
+
+
+def test_power_sampling_spreads_the_batch():
+    pool = all_triples(10)
+    scores = torch.rand(pool.shape[0], generator=seeded(7))
+    top = set(scores.topk(50).indices.tolist())
+
+    greedy = select_tasks(pool, scores, 50, SelectionConfig(random_share=0.0), seeded())
+    sampled = select_tasks(pool, scores, 50, SelectionConfig(random_share=0.0, power=1.0), seeded())
+
+    assert set(greedy.pool_indices.tolist()) == top
+    assert len(set(sampled.pool_indices.tolist()) - top) > 10
+    assert sampled.scores.mean() > scores.mean()
+
+
+def test_power_sampling_repeats_with_the_seed():
+    pool = all_triples(9)
+    scores = torch.rand(pool.shape[0], generator=seeded(8))
+    config = SelectionConfig(random_share=0.1, power=2.0)
+
+    first = select_tasks(pool, scores, 40, config, seeded(3))
+    again = select_tasks(pool, scores, 40, config, seeded(3))
+    other = select_tasks(pool, scores, 40, config, seeded(4))
+
+    assert torch.equal(first.rows, again.rows)
+    assert not torch.equal(first.rows, other.rows)
+
+
+def test_power_sampling_rejects_negative_scores():
+    pool = all_triples(5)
+    scores = torch.linspace(-1, 1, pool.shape[0])
+
+    with pytest.raises(ValueError, match="non-negative scores"):
+        select_tasks(pool, scores, 5, SelectionConfig(power=1.0), seeded())
+
+
+@pytest.mark.parametrize("power", [0.0, -1.0])
+def test_power_must_be_positive(power):
+    with pytest.raises(ValueError, match="power must be positive"):
+        SelectionConfig(power=power)

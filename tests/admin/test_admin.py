@@ -15,7 +15,7 @@ from annotation.models import (
     Triplet,
     TripletTask,
 )
-from training.models import ModelVersion, TrainingRun
+from training.models import LoopSettings, ModelVersion, SelectionRound, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -63,9 +63,14 @@ def filled_dataset(make_dataset, annotator):
         dataset=dataset, status=TrainingRun.Status.SUCCEEDED, metrics={"val_accuracy": 0.8125, "epochs": 3},
         started_at=timezone.now() - timedelta(minutes=5), finished_at=timezone.now(),
     )
-    ModelVersion.objects.create(
+    version = ModelVersion.objects.create(
         dataset=dataset, number=1, run=run, checkpoint_path="models/shoes/v1.pt",
         metrics=run.metrics, triplet_count=2, is_published=True, published_at=timezone.now(),
+    )
+    LoopSettings.objects.create(dataset=dataset)
+    SelectionRound.objects.create(
+        dataset=dataset, condition=colour, model_version=version, strategy="uncertainty",
+        pool_size=400, tasks_created=1, seconds=0.25,
     )
     return dataset
 
@@ -82,6 +87,8 @@ ADMIN_MODELS = [
     ("annotation", "triplet"),
     ("training", "trainingrun"),
     ("training", "modelversion"),
+    ("training", "loopsettings"),
+    ("training", "selectionround"),
 ]
 
 
@@ -218,3 +225,47 @@ def test_training_run_duration_and_metrics(admin_client, filled_dataset):
     html = response.content.decode()
     assert "val_accuracy=0.8125" in html
     assert "0:05:00" in html or "0:04:59" in html
+
+
+def loop_settings_form(loop_settings: LoopSettings, **changes) -> dict:
+    data = {
+        "dataset": loop_settings.dataset_id, "enabled": "on", "retrain_after_triplets": 200,
+        "variant": "learned", "training_settings": "{}", "strategy": "uncertainty",
+        "selection_power": "", "candidates_per_anchor": 8, "tasks_per_round": 200,
+        "random_share": 0.1, "max_item_appearances": 20, "answers_wanted": 1,
+    }
+    return {**data, **changes}
+
+
+def test_loop_settings_edit_selection(admin_client, filled_dataset):
+    loop_settings = LoopSettings.objects.get(dataset=filled_dataset)
+    url = reverse("admin:training_loopsettings_change", args=[loop_settings.pk])
+
+    response = admin_client.post(url, loop_settings_form(loop_settings, strategy="bald", selection_power="2"))
+
+    assert response.status_code == 302
+    loop_settings.refresh_from_db()
+    assert loop_settings.strategy == "bald"
+    assert loop_settings.selection_power == 2.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"strategy": "smartest"}, "Unknown strategy &#x27;smartest&#x27;"),
+        ({"selection_power": "-1"}, "Selection power -1.0 must be positive"),
+        ({"random_share": "1.5"}, "Random share 1.5 lies outside 0 to 1"),
+        ({"candidates_per_anchor": "1"}, "1 candidates make no pair"),
+    ],
+)
+def test_loop_settings_reject_bad_values(admin_client, filled_dataset, changes, message):
+    loop_settings = LoopSettings.objects.get(dataset=filled_dataset)
+    url = reverse("admin:training_loopsettings_change", args=[loop_settings.pk])
+
+    response = admin_client.post(url, loop_settings_form(loop_settings, **changes))
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    loop_settings.refresh_from_db()
+    assert loop_settings.strategy == "uncertainty"
+    assert loop_settings.selection_power is None

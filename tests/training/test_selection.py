@@ -164,3 +164,23 @@ def test_round_skips_condition_newer_than_model(loop_dataset):
 
     assert newer.pk not in {selection_round.condition_id for selection_round in rounds}
     assert len(rounds) == 2
+
+
+@pytest.mark.slow
+def test_round_uses_loop_selection_settings(loop_dataset):
+    version = train_version(loop_dataset)
+    strategy_tasks = TripletTask.objects.filter(dataset=loop_dataset, origin=TripletTask.Origin.STRATEGY)
+
+    selection_rounds_for_version(model_version_id=version.pk)
+    greedy = {triple(task) for task in strategy_tasks.filter(strategy="uncertainty")}
+    strategy_tasks.delete()
+    SelectionRound.objects.all().delete()
+    LoopSettings.objects.filter(dataset=loop_dataset).update(selection_power=1.0, candidates_per_anchor=4)
+
+    rounds = selection_rounds_for_version(model_version_id=version.pk)
+
+    sampled = {triple(task) for task in strategy_tasks.filter(strategy="uncertainty")}
+    n_items = loop_dataset.items.count()
+    assert len(sampled) == len(greedy) == 2 * (TASKS_PER_ROUND - round(TASKS_PER_ROUND * RANDOM_SHARE))
+    assert sampled != greedy
+    assert all(selection_round.pool_size <= n_items * 6 for selection_round in rounds)

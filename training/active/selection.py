@@ -8,7 +8,10 @@ under the condition:
    sample for evaluation;
 2. coverage: if `must_cover` items are given (items without judgements), the best-scoring
    row containing each still uncovered item;
-3. the rest by descending score.
+3. the rest by descending score or, with `power` set, in a random order that draws each
+   row with probability proportional to score ** power (power acquisition). A batch taken
+   strictly by score piles up similar questions about the same ambiguous items. The random
+   order still prefers high scores, but spreads the batch over more items.
 
 Every pass skips a row once one of its items has reached `max_appearances_per_item`.
 """
@@ -28,6 +31,7 @@ from training.active.triples import (
     encode_triples,
     key_base,
     permutation,
+    uniform,
 )
 
 logger = logging.getLogger(__name__)
@@ -39,10 +43,17 @@ _SCAN_BLOCK = 4096
 
 @dataclass(frozen=True)
 class SelectionConfig:
-    """Share of randomly drawn triples and the per-item appearance limit (None: no limit)."""
+    """Share of randomly drawn triples, per-item appearance limit and ordering of the rest.
+
+    `max_appearances_per_item` None means no limit. With `power` None the rest is taken in
+    descending score order. A positive `power` draws it with probability proportional to
+    score ** power, and the scores must then be non-negative. The larger the power, the
+    closer the draw comes to the strict order.
+    """
 
     random_share: float = 0.1
     max_appearances_per_item: int | None = None
+    power: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.random_share <= 1:
@@ -51,6 +62,8 @@ class SelectionConfig:
             raise ValueError(
                 f"max_appearances_per_item must be positive, got {self.max_appearances_per_item}"
             )
+        if self.power is not None and not self.power > 0:
+            raise ValueError(f"power must be positive, or None for the top scores, got {self.power}")
 
 
 @dataclass(frozen=True)
@@ -153,12 +166,33 @@ def select_tasks(
     _fill(picker, _indices(random_order), n_random)
     n_flagged = len(picker.picked)
 
-    by_score = eligible[torch.argsort(scores[eligible], descending=True, stable=True)]
+    by_score = eligible[_score_order(scores[eligible], config.power, generator)]
     if must_cover is not None:
         _cover_items(picker, by_score, _as_item_set(must_cover))
     _fill(picker, _indices(by_score), count)
 
     return _build_selection(pool, scores, picker, n_flagged, distinct.numel(), excluded)
+
+
+def _score_order(scores: Tensor, power: float | None, generator: torch.Generator) -> Tensor:
+    """Return the order of `scores` to pick in: descending, or sampled by score ** power.
+
+    Sampling without replacement in proportion to weights w equals sorting
+    log(w) + Gumbel noise in descending order (the Gumbel-top-k trick). Rows of zero
+    score come last, in random order.
+    """
+    if power is None:
+        return torch.argsort(scores, descending=True, stable=True)
+    if scores.numel() and scores.min() < 0:
+        raise ValueError(
+            f"power sampling needs non-negative scores, got minimum {float(scores.min())}; "
+            "use a strategy with non-negative scores or set power to None"
+        )
+
+    noise = -torch.log(-torch.log(uniform(tuple(scores.shape), generator, scores.device).clamp(min=1e-12)))
+    keys = power * torch.log(scores.double()) + noise.double()
+    fallback = noise.double() - 1e9
+    return torch.argsort(torch.where(scores > 0, keys, fallback), descending=True, stable=True)
 
 
 def _first_occurrences(pool: Tensor) -> Tensor:

@@ -71,6 +71,10 @@ def condition_embedding(model, image_source, item_ids: np.ndarray, row: int, dev
     return ConditionEmbedding(item_ids=item_ids, embedding=active.ConditionalEmbedding(embeddings.float(), mask))
 
 
+def pool_config(loop_settings: LoopSettings, n_items: int) -> active.PoolConfig:
+    return active.PoolConfig(n_anchors=min(POOL_ANCHORS, n_items), candidates_per_anchor=loop_settings.candidates_per_anchor)
+
+
 def answer_scale(*, condition: Condition, embedding: ConditionEmbedding) -> float:
     """Fit the logistic answer model's slope on the condition's held-out triplets."""
     triplets = dataset_triplet_array(dataset=condition.dataset, condition_slugs=[condition.slug])
@@ -122,12 +126,15 @@ def selection_round_run(
     unseen = unseen_positions(condition=condition, item_ids=item_ids)
 
     points = embedding.embedding.masked()
-    pool = active.build_candidate_pool(points, active.PoolConfig(n_anchors=min(POOL_ANCHORS, len(item_ids))), generator, unseen=unseen)
+    pool = active.build_candidate_pool(points, pool_config(loop_settings, len(item_ids)), generator, unseen=unseen)
     scale = answer_scale(condition=condition, embedding=embedding) if strategy != "random" else 1.0
     scores = active.score_triples(strategy, pool, embedding.embedding, active.ScoringConfig(scale=scale), generator)
     selection = active.select_tasks(
         pool, scores, loop_settings.tasks_per_round,
-        active.SelectionConfig(random_share=loop_settings.random_share, max_appearances_per_item=loop_settings.max_item_appearances),
+        active.SelectionConfig(
+            random_share=loop_settings.random_share, max_appearances_per_item=loop_settings.max_item_appearances,
+            power=loop_settings.selection_power,
+        ),
         generator, asked=asked_positions(condition=condition, item_ids=item_ids), must_cover=unseen,
     )
 

@@ -59,6 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--candidates-per-anchor", type=int, default=active.PoolConfig.candidates_per_anchor, help="candidate pool width per anchor")
     parser.add_argument("--power", type=float, default=None, help="draw active questions with probability ~ score ** POWER instead of the top scores")
+    parser.add_argument("--answerability", action="store_true", help="weight active scores by the fitted chance of an answer rather than \"can't tell\"")
     parser.add_argument("--merge", type=Path, nargs="+", help="combine the curves of earlier result files instead of running")
     parser.add_argument("--tag", default="", help="suffix of the result file names, to keep several runs")
     return parser.parse_args()
@@ -144,20 +145,21 @@ def random_questions(problem: Problem, count: int, asked: set, rng: np.random.Ge
     return np.array(questions, dtype=np.int64)
 
 
-def active_questions(problem, model, strategy, args, asked, seed) -> np.ndarray:
+def active_questions(problem, model, strategy, args, asked, answered, seed) -> np.ndarray:
     """Let the strategy choose `args.per_round` questions, spread evenly over the conditions."""
     generator = torch.Generator().manual_seed(seed)
     source = csn.PathImageSource(problem.paths)
     masked = csn.masked_embeddings(model, source, problem.item_ids.tolist())
+    positions = {int(item): index for index, item in enumerate(problem.item_ids)}
     chosen = []
     for row in range(len(problem.conditions)):
         embedding = active.ConditionalEmbedding(masked[row])
         pool = active.build_candidate_pool(embedding.masked(), active.PoolConfig(n_anchors=min(400, len(problem.item_ids)), candidates_per_anchor=args.candidates_per_anchor), generator)
         excluded = [key[1:] for key in asked | problem.test_questions if key[0] == row]
-        positions = {int(item): index for index, item in enumerate(problem.item_ids)}
         excluded_positions = torch.tensor([[positions[a], positions[b], positions[c]] for a, b, c in excluded], dtype=torch.int64).reshape(-1, 3)
-        scale = SCALES.get(row, 1.0)
-        scores = active.score_triples(strategy, pool, embedding, active.ScoringConfig(scale=scale), generator)
+        answerability = fit_answerability(embedding, row, asked, answered, positions) if args.answerability else None
+        config = active.ScoringConfig(scale=SCALES.get(row, 1.0), answerability=answerability)
+        scores = active.score_triples(strategy, pool, embedding, config, generator)
         selection = active.select_tasks(
             pool, scores, args.per_round // len(problem.conditions), active.SelectionConfig(random_share=0.0, power=args.power),
             generator, asked=excluded_positions,
@@ -166,6 +168,17 @@ def active_questions(problem, model, strategy, args, asked, seed) -> np.ndarray:
             asked.add((row, anchor, first, second))
             chosen.append((anchor, first, second, row))
     return np.array(chosen, dtype=np.int64).reshape(-1, 4)
+
+
+def fit_answerability(embedding, row, asked, answered, positions):
+    """Fit the chance of an answer under one condition on every question asked so far."""
+    answered_keys = {(r, a, min(c, f), max(c, f)) for a, c, f, r in answered.tolist()}
+    keys = sorted(key for key in asked if key[0] == row)
+    if not keys:
+        return None
+    triples = torch.tensor([[positions[a], positions[b], positions[c]] for _, a, b, c in keys], dtype=torch.int64)
+    flags = torch.tensor([key in answered_keys for key in keys])
+    return active.fit_answerability(active.relative_gaps(embedding.masked(), triples), flags)
 
 
 # Slope of the logistic answer model per condition row, refitted by `fit_scales` every round.
@@ -211,7 +224,7 @@ def run(problem: Problem, strategy: str, seed: int, args) -> list[dict]:
             questions = random_questions(problem, args.per_round, asked, rng)
         else:
             fit_scales(problem, result.model, answered)
-            questions = active_questions(problem, result.model, strategy, args, asked, seed * 1000 + round_number)
+            questions = active_questions(problem, result.model, strategy, args, asked, answered, seed * 1000 + round_number)
         answered = np.concatenate([answered, ask(problem, questions, rng)])
         result, accuracy = train_round(problem, answered, result.checkpoint, args, seed)
         asked_total = args.initial + round_number * args.per_round
@@ -278,6 +291,8 @@ def strategy_label(strategy: str, args) -> str:
         details.append(f"power {args.power:g}")
     if args.candidates_per_anchor != active.PoolConfig.candidates_per_anchor:
         details.append(f"{args.candidates_per_anchor} candidates")
+    if args.answerability:
+        details.append("answerability")
     return f"{strategy} ({', '.join(details)})" if details else strategy
 
 

@@ -163,6 +163,7 @@ class LoopSettingsAdmin(admin.ModelAdmin):
                     "strategy",
                     "selection_power",
                     "candidates_per_anchor",
+                    "weigh_answerability",
                     "tasks_per_round",
                     "random_share",
                     "max_item_appearances",

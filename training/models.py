@@ -100,6 +100,11 @@ class LoopSettings(models.Model):
     candidates_per_anchor = models.PositiveIntegerField(
         default=8, help_text="Candidates drawn around each anchor; the pool holds every pair of them."
     )
+    weigh_answerability = models.BooleanField(
+        default=True,
+        help_text="Weight each question's score by the chance that it gets an answer rather than "
+        "\"can't tell\", fitted on earlier judgements. It applies once a condition has both kinds.",
+    )
     answers_wanted = models.PositiveSmallIntegerField(default=1)
 
     class Meta:

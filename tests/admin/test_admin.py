@@ -231,7 +231,7 @@ def loop_settings_form(loop_settings: LoopSettings, **changes) -> dict:
     data = {
         "dataset": loop_settings.dataset_id, "enabled": "on", "retrain_after_triplets": 200,
         "variant": "learned", "training_settings": "{}", "strategy": "uncertainty",
-        "selection_power": "", "candidates_per_anchor": 8, "tasks_per_round": 200,
+        "selection_power": "", "candidates_per_anchor": 8, "weigh_answerability": "on", "tasks_per_round": 200,
         "random_share": 0.1, "max_item_appearances": 20, "answers_wanted": 1,
     }
     return {**data, **changes}

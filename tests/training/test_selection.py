@@ -2,10 +2,12 @@
 
 import uuid
 
+import numpy as np
 import pytest
+import torch
 
 from annotation.importers.seeding import seed_random_tasks
-from annotation.models import Lease, TripletTask
+from annotation.models import Judgement, Lease, TripletTask
 from annotation.services.answers import judgement_record
 from annotation.services.leasing import task_lease_next
 from tests.services.factories import make_annotator
@@ -13,7 +15,9 @@ from tests.training.conftest import TINY_SETTINGS, add_item
 from training.models import LoopSettings, ModelVersion, SelectionRound
 from training.services.execute import training_run_execute
 from training.services.runs import training_run_request
-from training.services.selection import selection_rounds_for_version
+from training import csn
+from training.services.data import dataset_image_paths
+from training.services.selection import answerability_model, condition_embedding, selection_rounds_for_version
 
 TASKS_PER_ROUND = 12
 RANDOM_SHARE = 0.25
@@ -184,3 +188,40 @@ def test_round_uses_loop_selection_settings(loop_dataset):
     assert len(sampled) == len(greedy) == 2 * (TASKS_PER_ROUND - round(TASKS_PER_ROUND * RANDOM_SHARE))
     assert sampled != greedy
     assert all(selection_round.pool_size <= n_items * 6 for selection_round in rounds)
+
+
+def judge_by_family(task: TripletTask, annotator) -> Judgement:
+    """Answer a colour task as the attributes decide: the same-family candidate, or a tie."""
+    family = task.anchor.attributes["family"]
+    same = [item for item in (task.candidate_a, task.candidate_b) if item.attributes["family"] == family]
+    decided = len(same) == 1
+    return Judgement.objects.create(
+        task=task, annotator=annotator, choice=Judgement.Choice.CANDIDATE if decided else Judgement.Choice.TIE,
+        chosen_item=same[0] if decided else None, left_item=task.candidate_a, right_item=task.candidate_b,
+        client_token=uuid.uuid4(),
+    )
+
+
+@pytest.mark.slow
+def test_answerability_fitted_from_ties(loop_dataset, django_user_model):
+    version = train_version(loop_dataset)
+    colour = loop_dataset.conditions.get(slug="colour")
+    checkpoint = csn.load_checkpoint(version.checkpoint_path)
+    paths = dataset_image_paths(dataset=loop_dataset)
+    item_ids = np.array(sorted(paths), dtype=np.int64)
+    embedding = condition_embedding(
+        checkpoint.build_model(torch.device("cpu")), csn.PathImageSource(paths), item_ids,
+        checkpoint.condition_rows["colour"], torch.device("cpu"),
+    )
+    annotator = make_annotator(django_user_model, "judge")
+    tasks = list(TripletTask.objects.filter(condition=colour).select_related("anchor", "candidate_a", "candidate_b"))
+
+    assert answerability_model(condition=colour, embedding=embedding) is None
+    judgements = [judge_by_family(task, annotator) for task in tasks]
+    ties = sum(judgement.choice == Judgement.Choice.TIE for judgement in judgements)
+    model = answerability_model(condition=colour, embedding=embedding)
+
+    assert 5 <= ties <= len(tasks) - 5
+    assert model is not None
+    assert 0.0 < float(model.probability(torch.tensor([0.5]))) < 1.0
+    assert len(selection_rounds_for_version(model_version_id=version.pk)) == 2

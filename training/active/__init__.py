@@ -8,6 +8,12 @@ given tensors, and random draws come from the torch.Generator passed in.
 NOTE: the tests run on CPU only, so the CUDA path (CPU generator, CUDA tensors) is untested.
 """
 
+from training.active.answerability import (
+    Answerability,
+    AnswerabilityFitConfig,
+    fit_answerability,
+    relative_gaps,
+)
 from training.active.calibration import ScaleFitConfig, fit_answer_scale
 from training.active.pool import PoolConfig, build_candidate_pool
 from training.active.scoring import (
@@ -29,6 +35,8 @@ from training.active.triples import canonical_order, encode_triples, is_degenera
 
 __all__ = [
     "STRATEGIES",
+    "Answerability",
+    "AnswerabilityFitConfig",
     "ConditionalEmbedding",
     "PoolConfig",
     "ScaleFitConfig",
@@ -44,8 +52,10 @@ __all__ = [
     "distance_gaps",
     "encode_triples",
     "fit_answer_scale",
+    "fit_answerability",
     "is_degenerate",
     "random_scores",
+    "relative_gaps",
     "score_throughput",
     "score_triples",
     "select_tasks",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from training.active.answerability import Answerability, relative_gaps
 from training.active.triples import check_triples, uniform
 
 logger = logging.getLogger(__name__)
@@ -76,9 +77,12 @@ class ScoringConfig:
     masked embedding, zeroing each coordinate of each item with probability `dropout_rate`
     and rescaling the rest by 1 / (1 - dropout_rate). `chunk_size` caps how many triples
     are gathered at once, so memory stays near chunk_size * 3 * d floats.
+    With `answerability` set, every strategy but `random` multiplies its scores by the
+    fitted chance that the question gets an answer rather than "can't tell".
     """
 
     scale: float = 1.0
+    answerability: Answerability | None = None
     dropout_samples: int = 16
     dropout_rate: float = 0.1
     chunk_size: int = 65_536
@@ -218,5 +222,8 @@ def score_triples(
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {sorted(STRATEGIES)}")
     triples = triples.to(embedding.device)
     scores = STRATEGIES[strategy](triples, embedding, config, generator)
+    if config.answerability is not None and strategy != "random":
+        relative = relative_gaps(embedding.masked(), triples, config.chunk_size)
+        scores = scores * config.answerability.probability(relative).to(scores.dtype)
     logger.debug("scored %d triples with strategy %s", triples.shape[0], strategy)
     return scores

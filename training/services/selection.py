@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from annotation.models import Condition, Item, Lease, Triplet, TripletTask
+from annotation.models import Condition, Item, Judgement, Lease, Triplet, TripletTask
 from training import active, csn
 from training.models import LoopSettings, ModelVersion, SelectionRound
 from training.services.data import dataset_image_paths, dataset_triplet_array
@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 # Anchors sampled per round; every item still gets asked about while it has no judgement.
 POOL_ANCHORS = 400
+
+# The answerability model is fitted on at most this many of a condition's latest judgements.
+ANSWERABILITY_JUDGEMENTS = 20_000
 
 
 @dataclass
@@ -88,6 +91,29 @@ def answer_scale(*, condition: Condition, embedding: ConditionEmbedding) -> floa
     return active.fit_answer_scale(gaps)
 
 
+def answerability_model(*, condition: Condition, embedding: ConditionEmbedding) -> active.Answerability | None:
+    """Fit the chance of an answer on the condition's latest judgements ("can't tell" counts as none).
+
+    Skipped tasks say nothing about the question, so they are left out. Returns None while
+    too few answers or "can't tell" judgements exist.
+    """
+    recent = (
+        Judgement.objects.filter(task__condition=condition, choice__in=[Judgement.Choice.CANDIDATE, Judgement.Choice.TIE])
+        .order_by("-created_at")
+        .values_list("task__anchor_id", "task__candidate_a_id", "task__candidate_b_id", "choice")[:ANSWERABILITY_JUDGEMENTS]
+    )
+    rows = list(recent)
+    if not rows:
+        return None
+    triples = np.array([row[:3] for row in rows], dtype=np.int64)
+    answered = np.array([row[3] == Judgement.Choice.CANDIDATE for row in rows])
+    positions = np.searchsorted(embedding.item_ids, triples).clip(0, len(embedding.item_ids) - 1)
+    known = (embedding.item_ids[positions] == triples).all(axis=1)
+
+    relative = active.relative_gaps(embedding.embedding.masked(), torch.as_tensor(positions[known]))
+    return active.fit_answerability(relative, torch.as_tensor(answered[known]))
+
+
 def _positions(item_ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Map item ids to positions, dropping rows that name an item without an embedding."""
     if len(rows) == 0:
@@ -128,7 +154,12 @@ def selection_round_run(
     points = embedding.embedding.masked()
     pool = active.build_candidate_pool(points, pool_config(loop_settings, len(item_ids)), generator, unseen=unseen)
     scale = answer_scale(condition=condition, embedding=embedding) if strategy != "random" else 1.0
-    scores = active.score_triples(strategy, pool, embedding.embedding, active.ScoringConfig(scale=scale), generator)
+    answerability = (
+        answerability_model(condition=condition, embedding=embedding)
+        if strategy != "random" and loop_settings.weigh_answerability else None
+    )
+    scoring = active.ScoringConfig(scale=scale, answerability=answerability)
+    scores = active.score_triples(strategy, pool, embedding.embedding, scoring, generator)
     selection = active.select_tasks(
         pool, scores, loop_settings.tasks_per_round,
         active.SelectionConfig(

@@ -44,23 +44,23 @@ class Problem:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problem", choices=["zappos", "fonts"], required=True)
+    parser.add_argument("--problem", choices=["zappos", "fonts"], required=True, help="zappos85 with the replay oracle, or a fonts dataset with the attribute oracle")
     parser.add_argument("--zappos-dir", type=Path, help="folder with images/ and triplets.csv")
     parser.add_argument("--dataset", default="fonts", help="fonts dataset slug (fonts problem)")
-    parser.add_argument("--strategies", nargs="+", default=["random", "uncertainty", "bald"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--strategies", nargs="+", default=["random", "uncertainty", "bald"], choices=sorted(active.STRATEGIES), help="strategies to compare")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run per strategy and seed")
     parser.add_argument("--initial", type=int, default=200, help="random answers before the first model")
     parser.add_argument("--per-round", type=int, default=200, help="answers per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="selection rounds after the initial random questions")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per retrain")
     parser.add_argument("--batch-size", type=int, default=128, help="triplets per optimiser step; a size above the number of answers makes each epoch one full-batch step")
-    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=64, help="image width and height in pixels")
     parser.add_argument("--error-rate", type=float, default=0.0, help="oracle error rate (fonts)")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--candidates-per-anchor", type=int, default=active.PoolConfig.candidates_per_anchor, help="candidate pool width per anchor")
     parser.add_argument("--power", type=float, default=None, help="draw active questions with probability ~ score ** POWER instead of the top scores")
     parser.add_argument("--answerability", action="store_true", help="weight active scores by the fitted chance of an answer rather than \"can't tell\"")
-    parser.add_argument("--merge", type=Path, nargs="+", help="combine the curves of earlier result files instead of running")
+    parser.add_argument("--merge", type=Path, nargs="+", help="combine the curves of earlier result files instead of running; writes active_<problem>[_<tag>].json, replacing a file of that name")
     parser.add_argument("--tag", default="", help="suffix of the result file names, to keep several runs")
     return parser.parse_args()
 
@@ -297,17 +297,32 @@ def strategy_label(strategy: str, args) -> str:
 
 
 def run_all(args) -> tuple[dict, list[str]]:
+    if args.problem == "zappos" and not (args.zappos_dir and (args.zappos_dir / "triplets.csv").is_file()):
+        raise SystemExit(f"--zappos-dir {args.zappos_dir} has no triplets.csv; pass the zappos85 folder with images/ and triplets.csv")
     problem = zappos_problem(args.zappos_dir, args) if args.problem == "zappos" else fonts_problem(args.dataset, args)
     print(f"{len(problem.item_ids)} items, {len(problem.test)} test triplets, conditions {problem.conditions}")
     curves = {strategy_label(strategy, args): [run(problem, strategy, seed, args) for seed in args.seeds] for strategy in args.strategies}
     return curves, [" ".join(sys.argv)]
 
 
+def read_result_file(path: Path) -> dict:
+    """Read one result file of this script, or exit with a message naming the file."""
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"result file {path} not found; pass files written by this script under benchmarks/results/")
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"result file {path} is not JSON ({error}); pass files written by this script")
+    if not isinstance(record, dict) or not record.get("curves") or "command" not in record:
+        raise SystemExit(f"result file {path} has no curves; pass files written by this script")
+    return record
+
+
 def merge_results(args) -> tuple[dict, list[str]]:
     """Load the curves of earlier runs; they must share the schedule of questions."""
     curves, sources = {}, []
     for path in args.merge:
-        record = json.loads(path.read_text())
+        record = read_result_file(path)
         schedule = [point["questions"] for point in next(iter(record["curves"].values()))[0]]
         expected = [args.initial + r * args.per_round for r in range(args.rounds + 1)]
         if schedule != expected:
@@ -335,7 +350,9 @@ def main() -> None:
     settings = {key: str(value) for key, value in vars(args).items()}
     record = {"settings": settings, "sources": sources, "target_accuracy": target, "curves": curves, "summary": rows}
     path = write_results(name, record)
-    print(f"target accuracy: {target:.4f} (random's mean after {args.initial + args.rounds * args.per_round} questions)")
+    budget = args.initial + args.rounds * args.per_round
+    source = "random's mean" if "random" in curves else "the best final mean, as no random curve ran"
+    print(f"target accuracy: {target:.4f} ({source} after {budget} questions)")
     print(markdown_table(["strategy", "final accuracy", "questions to reach target", "ratio to random"], rows))
     print(f"results written to {path} and {plot_path}")
 

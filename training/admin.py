@@ -6,10 +6,12 @@ except for a run's reason. Loop settings are the admin's to edit, one row per da
 
 import json
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from training.active import STRATEGIES
 from training.models import LoopSettings, ModelVersion, SelectionRound, TrainingRun
 
 # Number of metrics shown in a changelist cell; the change page shows all of them.
@@ -139,8 +141,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return pretty_json(version.metrics)
 
 
+class LoopSettingsForm(forms.ModelForm):
+    """Loop settings with the strategy picked from the registered strategies."""
+
+    strategy = forms.ChoiceField(choices=[(name, name) for name in sorted(STRATEGIES)])
+
+    class Meta:
+        model = LoopSettings
+        fields = "__all__"
+
+
 @admin.register(LoopSettings)
 class LoopSettingsAdmin(admin.ModelAdmin):
+    form = LoopSettingsForm
     list_display = [
         "dataset",
         "enabled",

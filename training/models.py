@@ -102,7 +102,7 @@ class LoopSettings(models.Model):
     )
     weigh_answerability = models.BooleanField(
         default=True,
-        help_text="Weight each question's score by the chance that it gets an answer rather than "
+        help_text="Multiply each question's score by the chance that it gets an answer rather than "
         "\"can't tell\", fitted on earlier judgements. It applies once a condition has both kinds.",
     )
     answers_wanted = models.PositiveSmallIntegerField(default=1)
@@ -119,9 +119,9 @@ class LoopSettings(models.Model):
         if not 0 <= self.random_share <= 1:
             errors["random_share"] = f"Random share {self.random_share} lies outside 0 to 1; use e.g. 0.1."
         if self.selection_power is not None and not self.selection_power > 0:
-            errors["selection_power"] = f"Selection power {self.selection_power} must be positive, or empty for the top scores."
+            errors["selection_power"] = f"Selection power {self.selection_power:g} must be positive, or empty for the top scores."
         if self.candidates_per_anchor < 2:
-            errors["candidates_per_anchor"] = f"{self.candidates_per_anchor} candidates make no pair; use at least 2."
+            errors["candidates_per_anchor"] = f"Candidates per anchor {self.candidates_per_anchor} make no pair; use at least 2."
         if errors:
             raise ValidationError(errors)
 

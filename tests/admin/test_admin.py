@@ -252,10 +252,10 @@ def test_loop_settings_edit_selection(admin_client, filled_dataset):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"strategy": "smartest"}, "Unknown strategy &#x27;smartest&#x27;"),
-        ({"selection_power": "-1"}, "Selection power -1.0 must be positive"),
+        ({"strategy": "smartest"}, "Select a valid choice. smartest is not one of the available choices."),
+        ({"selection_power": "-1"}, "Selection power -1 must be positive"),
         ({"random_share": "1.5"}, "Random share 1.5 lies outside 0 to 1"),
-        ({"candidates_per_anchor": "1"}, "1 candidates make no pair"),
+        ({"candidates_per_anchor": "1"}, "Candidates per anchor 1 make no pair"),
     ],
 )
 def test_loop_settings_reject_bad_values(admin_client, filled_dataset, changes, message):
@@ -269,3 +269,13 @@ def test_loop_settings_reject_bad_values(admin_client, filled_dataset, changes, 
     loop_settings.refresh_from_db()
     assert loop_settings.strategy == "uncertainty"
     assert loop_settings.selection_power is None
+
+
+def test_loop_settings_clean_names_unknown_strategy(filled_dataset):
+    from django.core.exceptions import ValidationError
+
+    loop_settings = LoopSettings.objects.get(dataset=filled_dataset)
+    loop_settings.strategy = "smartest"
+
+    with pytest.raises(ValidationError, match="Unknown strategy 'smartest'; choose one of bald, random, uncertainty"):
+        loop_settings.full_clean()

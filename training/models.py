@@ -101,7 +101,7 @@ class LoopSettings(models.Model):
         default=8, help_text="Candidates drawn around each anchor; the pool holds every pair of them."
     )
     weigh_answerability = models.BooleanField(
-        default=True,
+        default=False,
         help_text="Multiply each question's score by the chance that it gets an answer rather than "
         "\"can't tell\", fitted on earlier judgements. It applies once a condition has both kinds.",
     )

@@ -221,7 +221,10 @@ def test_answerability_fitted_from_ties(loop_dataset, django_user_model):
     ties = sum(judgement.choice == Judgement.Choice.TIE for judgement in judgements)
     model = answerability_model(condition=colour, embedding=embedding)
 
+    LoopSettings.objects.filter(dataset=loop_dataset).update(weigh_answerability=True)
+    rounds = selection_rounds_for_version(model_version_id=version.pk)
+
     assert 5 <= ties <= len(tasks) - 5
     assert model is not None
     assert 0.0 < float(model.probability(torch.tensor([0.5]))) < 1.0
-    assert len(selection_rounds_for_version(model_version_id=version.pk)) == 2
+    assert [selection_round.tasks_created for selection_round in rounds] == [TASKS_PER_ROUND, TASKS_PER_ROUND]

@@ -157,7 +157,7 @@ def active_questions(problem, model, strategy, args, asked, answered, seed) -> n
         pool = active.build_candidate_pool(embedding.masked(), active.PoolConfig(n_anchors=min(400, len(problem.item_ids)), candidates_per_anchor=args.candidates_per_anchor), generator)
         excluded = [key[1:] for key in asked | problem.test_questions if key[0] == row]
         excluded_positions = torch.tensor([[positions[a], positions[b], positions[c]] for a, b, c in excluded], dtype=torch.int64).reshape(-1, 3)
-        answerability = fit_answerability(embedding, row, asked, answered, positions) if args.answerability else None
+        answerability = condition_answerability(embedding, row, asked, answered, positions) if args.answerability else None
         config = active.ScoringConfig(scale=SCALES.get(row, 1.0), answerability=answerability)
         scores = active.score_triples(strategy, pool, embedding, config, generator)
         selection = active.select_tasks(
@@ -170,7 +170,7 @@ def active_questions(problem, model, strategy, args, asked, answered, seed) -> n
     return np.array(chosen, dtype=np.int64).reshape(-1, 4)
 
 
-def fit_answerability(embedding, row, asked, answered, positions):
+def condition_answerability(embedding, row, asked, answered, positions):
     """Fit the chance of an answer under one condition on every question asked so far."""
     answered_keys = {(r, a, min(c, f), max(c, f)) for a, c, f, r in answered.tolist()}
     keys = sorted(key for key in asked if key[0] == row)

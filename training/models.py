@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Dataset
+from training.active import STRATEGIES
 
 
 class TrainingRun(models.Model):
@@ -111,8 +112,6 @@ class LoopSettings(models.Model):
         verbose_name_plural = "loop settings"
 
     def clean(self) -> None:
-        from training.active import STRATEGIES
-
         errors = {}
         if self.strategy not in STRATEGIES:
             errors["strategy"] = f"Unknown strategy {self.strategy!r}; choose one of {', '.join(sorted(STRATEGIES))}."

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from training.active.triples import check_triples
+from training.active.triples import anchor_distances, check_triples
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +50,9 @@ class AnswerabilityFitConfig:
 def relative_gaps(points: Tensor, triples: Tensor, chunk_size: int = 65_536) -> Tensor:
     """Return |D(anchor, b) - D(anchor, a)| / (D(anchor, a) + D(anchor, b)) per triple, 0 where both are 0."""
     check_triples(triples)
-    relative = torch.empty(triples.shape[0], dtype=points.dtype, device=points.device)
-    for start in range(0, triples.shape[0], chunk_size):
-        rows = triples[start : start + chunk_size].to(points.device)
-        anchor = points[rows[:, 0]]
-        to_a = torch.linalg.vector_norm(points[rows[:, 1]] - anchor, dim=1)
-        to_b = torch.linalg.vector_norm(points[rows[:, 2]] - anchor, dim=1)
-        total = to_a + to_b
-        relative[start : start + chunk_size] = torch.where(
-            total > 0, (to_b - to_a).abs() / total.clamp(min=1e-12), torch.zeros_like(total)
-        )
-    return relative
+    to_a, to_b = anchor_distances(points, triples, chunk_size)
+    total = to_a + to_b
+    return torch.where(total > 0, (to_b - to_a).abs() / total.clamp(min=1e-12), torch.zeros_like(total))
 
 
 def fit_answerability(

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from training.active.answerability import Answerability, relative_gaps
-from training.active.triples import check_triples, uniform
+from training.active.triples import anchor_distances, check_triples, uniform
 
 logger = logging.getLogger(__name__)
 
@@ -103,14 +103,8 @@ Strategy = Callable[[Tensor, ConditionalEmbedding, ScoringConfig, torch.Generato
 
 def distance_gaps(points: Tensor, triples: Tensor, chunk_size: int) -> Tensor:
     """Return D(anchor, b) - D(anchor, a) for each row, on (N, d) already masked `points`."""
-    gaps = torch.empty(triples.shape[0], dtype=points.dtype, device=points.device)
-    for start in range(0, triples.shape[0], chunk_size):
-        rows = triples[start : start + chunk_size]
-        anchor = points[rows[:, 0]]
-        to_a = torch.linalg.vector_norm(points[rows[:, 1]] - anchor, dim=1)
-        to_b = torch.linalg.vector_norm(points[rows[:, 2]] - anchor, dim=1)
-        gaps[start : start + chunk_size] = to_b - to_a
-    return gaps
+    to_a, to_b = anchor_distances(points, triples, chunk_size)
+    return to_b - to_a
 
 
 def answer_probability(gaps: Tensor, scale: float) -> Tensor:

@@ -120,3 +120,15 @@ def skip_two_items(draws: Tensor, first: Tensor, second: Tensor) -> Tensor:
     high = torch.maximum(first, second)
     shifted = draws + (draws >= low).long()
     return shifted + (shifted >= high).long()
+
+
+def anchor_distances(points: Tensor, triples: Tensor, chunk_size: int) -> tuple[Tensor, Tensor]:
+    """Return D(anchor, a) and D(anchor, b) per (anchor, a, b) row, gathering `chunk_size` rows at a time."""
+    to_a = torch.empty(triples.shape[0], dtype=points.dtype, device=points.device)
+    to_b = torch.empty_like(to_a)
+    for start in range(0, triples.shape[0], chunk_size):
+        rows = triples[start : start + chunk_size].to(points.device)
+        anchor = points[rows[:, 0]]
+        to_a[start : start + chunk_size] = torch.linalg.vector_norm(points[rows[:, 1]] - anchor, dim=1)
+        to_b[start : start + chunk_size] = torch.linalg.vector_norm(points[rows[:, 2]] - anchor, dim=1)
+    return to_a, to_b

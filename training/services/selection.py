@@ -75,6 +75,7 @@ def condition_embedding(model, image_source, item_ids: np.ndarray, row: int, dev
 
 
 def pool_config(loop_settings: LoopSettings, n_items: int) -> active.PoolConfig:
+    """Build the candidate pool settings of a round from the dataset's loop settings."""
     return active.PoolConfig(n_anchors=min(POOL_ANCHORS, n_items), candidates_per_anchor=loop_settings.candidates_per_anchor)
 
 
@@ -97,18 +98,17 @@ def answerability_model(*, condition: Condition, embedding: ConditionEmbedding) 
     Skipped tasks say nothing about the question, so they are left out. Returns None while
     too few answers or "can't tell" judgements exist.
     """
-    recent = (
+    judgements = (
         Judgement.objects.filter(task__condition=condition, choice__in=[Judgement.Choice.CANDIDATE, Judgement.Choice.TIE])
         .order_by("-created_at")
         .values_list("task__anchor_id", "task__candidate_a_id", "task__candidate_b_id", "choice")[:ANSWERABILITY_JUDGEMENTS]
     )
-    rows = list(recent)
+    rows = list(judgements)
     if not rows:
         return None
     triples = np.array([row[:3] for row in rows], dtype=np.int64)
     answered = np.array([row[3] == Judgement.Choice.CANDIDATE for row in rows])
-    positions = np.searchsorted(embedding.item_ids, triples).clip(0, len(embedding.item_ids) - 1)
-    known = (embedding.item_ids[positions] == triples).all(axis=1)
+    positions, known = _known_positions(embedding.item_ids, triples)
 
     relative = active.relative_gaps(embedding.embedding.masked(), torch.as_tensor(positions[known]))
     return active.fit_answerability(relative, torch.as_tensor(answered[known]))
@@ -118,10 +118,14 @@ def _positions(item_ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Map item ids to positions, dropping rows that name an item without an embedding."""
     if len(rows) == 0:
         return np.zeros((0, 3), dtype=np.int64)
-    positions = np.searchsorted(item_ids, rows)
-    positions = np.clip(positions, 0, len(item_ids) - 1)
-    known = (item_ids[positions] == rows).all(axis=1)
+    positions, known = _known_positions(item_ids, rows)
     return positions[known]
+
+
+def _known_positions(item_ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map (R, 3) item ids to positions in the sorted `item_ids`; the mask marks rows whose items all have one."""
+    positions = np.clip(np.searchsorted(item_ids, rows), 0, len(item_ids) - 1)
+    return positions, (item_ids[positions] == rows).all(axis=1)
 
 
 def asked_positions(*, condition: Condition, item_ids: np.ndarray) -> torch.Tensor:

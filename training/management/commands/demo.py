@@ -65,13 +65,13 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", default="fonts", help="slug of the fonts dataset to build or reuse")
         parser.add_argument("--max-fonts", type=int, default=80, help="font faces to render (fewer is faster)")
         parser.add_argument("--rounds", type=int, default=3, help="crowd rounds, each followed by retraining")
-        parser.add_argument("--answers-per-round", type=int, default=400)
+        parser.add_argument("--answers-per-round", type=int, default=400, help="answers the simulated crowd gives per round (default 400)")
         parser.add_argument("--annotators", type=int, default=4, help="simulated annotators")
         parser.add_argument("--error-rate", type=float, default=0.05, help="mean error rate of the simulated crowd")
         parser.add_argument("--strategy", default="uncertainty", help="selection strategy: random, uncertainty or bald")
         parser.add_argument("--seed-tasks", type=int, default=150, help="random tasks per condition before any model")
-        parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--port", type=int, default=8000, help="port of the web server on 127.0.0.1 (default 8000)")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the font sample, the tasks, the crowd and training (default 0)")
         parser.add_argument("--round-timeout", type=float, default=900, help="seconds to wait for a retrain")
         parser.add_argument("--exit", action="store_true", help="stop the services after the rounds")
 
@@ -82,8 +82,11 @@ class Command(BaseCommand):
         password = self._accounts()
         self._configure_loop(dataset, options)
 
-        # SIGTERM and SIGHUP stop the children too, as Ctrl-C does.
-        for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        # SIGINT is set explicitly because a shell starts background jobs with it ignored.
+        # SIGHUP stays ignored under nohup.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if stop_signal == signal.SIGHUP and signal.getsignal(stop_signal) == signal.SIG_IGN:
+                continue
             signal.signal(stop_signal, _interrupt)
         services = start_platform(port=options["port"], check_seconds=5.0)
         base_url = f"http://127.0.0.1:{options['port']}"
@@ -98,6 +101,7 @@ class Command(BaseCommand):
             self.stdout.write("stopping the web server, worker and beat")
         finally:
             services.stop()
+            self.stdout.write("web server, worker and beat stopped")
 
     def _dataset(self, options) -> Dataset:
         slug = options["dataset"]
